@@ -1,0 +1,315 @@
+"""Load and validate the TOML configuration into typed settings.
+
+The file is found from ``--config``, else ``$TRACKER_CONFIG``, else
+``./tracker.toml``. Every key is checked at start-up; an unknown key, a
+missing key or a bad value is one ConfigError naming the file, the key and
+what to write instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import platformdirs
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from tracker.errors import ConfigError
+
+CONFIG_ENV = "TRACKER_CONFIG"
+DEFAULT_CONFIG_NAME = "tracker.toml"
+
+DEFAULT_UPCOMING_HEADINGS = (r"upcoming", r"planned", r"scheduled", r"future")
+DEFAULT_COMPLETED_HEADINGS = (r"completed", r"past", r"done", r"released", r"previous")
+
+
+def check_zone(name: str) -> str:
+    """Return ``name`` if it is an IANA time zone, else raise ValueError."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}; write an IANA name such as "
+            "'America/New_York' or 'UTC'"
+        ) from None
+    return name
+
+
+def check_patterns(patterns: list[str]) -> list[str]:
+    """Return ``patterns`` if each is a valid regular expression."""
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ValueError(f"bad regular expression {pattern!r}: {error}") from None
+    return patterns
+
+
+Zone = Annotated[str, AfterValidator(check_zone)]
+Patterns = Annotated[list[str], AfterValidator(check_patterns)]
+
+
+class Settings(BaseModel):
+    """Base of every config table: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrackerSettings(Settings):
+    """The ``[tracker]`` table: where state lives and the default zone."""
+
+    data_dir: Path | None = None
+    timezone: Zone = "UTC"
+
+
+class DatabaseSettings(Settings):
+    """The ``[database]`` table."""
+
+    url: str | None = None
+
+
+class SourceSettings(Settings):
+    """One ``[[sources]]`` entry: a page to track."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
+    type: Literal["git"] = "git"
+    repo: str
+    branch: str | None = None
+    path: str = Field(min_length=1)
+    timezone: Zone | None = None
+    format: Literal["auto", "markdown", "html"] = "auto"
+    upcoming_headings: Patterns = Field(default=list(DEFAULT_UPCOMING_HEADINGS))
+    completed_headings: Patterns = Field(default=list(DEFAULT_COMPLETED_HEADINGS))
+    max_removed_fraction: float = Field(default=0.5, gt=0.0, le=1.0)
+
+    @field_validator("repo")
+    @classmethod
+    def _check_repo(cls, repo: str) -> str:
+        from tracker.sources.git import check_repo_url
+
+        try:
+            check_repo_url(repo)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+        return repo
+
+    @field_validator("path")
+    @classmethod
+    def _check_path(cls, path: str) -> str:
+        if path.startswith("/") or ".." in Path(path).parts:
+            raise ValueError(
+                f"{path!r} must be relative to the repository root, "
+                "like 'docs/changes.md'"
+            )
+        return path
+
+
+class Config(Settings):
+    """The whole configuration file."""
+
+    tracker: TrackerSettings = TrackerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    sources: list[SourceSettings] = Field(default_factory=list)
+    _path: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _check_unique_names(self) -> Config:
+        seen: set[str] = set()
+        for source in self.sources:
+            if source.name in seen:
+                raise ValueError(
+                    f"two sources are named {source.name!r}; give each a unique name"
+                )
+            seen.add(source.name)
+        return self
+
+    @property
+    def path(self) -> Path | None:
+        """The file this configuration was read from, if any."""
+        return self._path
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the default SQLite database and the git caches live."""
+        if self.tracker.data_dir is not None:
+            return self.tracker.data_dir
+        return Path(platformdirs.user_data_dir("tracker", appauthor=False))
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL of the store."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{self.data_dir / 'tracker.db'}"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where source caches (git clones) are kept."""
+        return self.data_dir / "cache"
+
+    def source(self, name: str) -> SourceSettings:
+        """Return the source called ``name``; ConfigError lists the known ones."""
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none configured"
+        raise ConfigError(f"no source named {name!r}; sources: {known}")
+
+    def source_zone(self, source: SourceSettings) -> ZoneInfo:
+        """The zone a source's dates without a zone are read in."""
+        return ZoneInfo(source.timezone or self.tracker.timezone)
+
+
+def find_config_path(explicit: Path | None) -> Path:
+    """Pick the config file: the argument, ``$TRACKER_CONFIG``, ``./tracker.toml``."""
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env)
+    return Path(DEFAULT_CONFIG_NAME)
+
+
+def load_config(explicit: Path | None = None) -> Config:
+    """Read and validate the configuration file.
+
+    Relative paths in the file (``repo``, ``data_dir``, a SQLite URL) are
+    resolved against the file's folder, so the file can be used from anywhere.
+    """
+    path = find_config_path(explicit)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found; pass --config PATH, set "
+            f"{CONFIG_ENV}, or copy config.example.toml to ./{DEFAULT_CONFIG_NAME}"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {path}: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config {path}: not valid TOML: {error}") from None
+
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(path, raw, error)) from None
+    return resolve_relative_paths(config, path)
+
+
+def resolve_relative_paths(config: Config, path: Path) -> Config:
+    """Make the file's relative paths relative to the file's folder."""
+    base = path.resolve().parent
+    tracker = config.tracker
+    if tracker.data_dir is not None and not tracker.data_dir.is_absolute():
+        tracker = tracker.model_copy(update={"data_dir": base / tracker.data_dir})
+    sources = [
+        source.model_copy(update={"repo": resolve_repo(source.repo, base)})
+        for source in config.sources
+    ]
+    resolved = config.model_copy(update={"tracker": tracker, "sources": sources})
+    resolved._path = path
+    return resolved
+
+
+def resolve_repo(repo: str, base: Path) -> str:
+    """Resolve a relative local repository path against ``base``."""
+    if (
+        "://" in repo
+        or re.match(r"^[\w.-]+@[\w.-]+:", repo)
+        or Path(repo).is_absolute()
+    ):
+        return repo
+    return str((base / repo).resolve())
+
+
+def describe_validation_error(
+    path: Path, raw: dict[str, Any], error: ValidationError
+) -> str:
+    """Turn pydantic's first error into one line naming the file and key."""
+    first = error.errors()[0]
+    location = describe_location(raw, first["loc"])
+    if first["type"] == "extra_forbidden":
+        key = str(first["loc"][-1])
+        allowed = allowed_keys(first["loc"][:-1])
+        hint = difflib.get_close_matches(key, allowed, n=1)
+        advice = (
+            f"did you mean {hint[0]!r}?" if hint else f"allowed: {', '.join(allowed)}"
+        )
+        return f"config {path}: unknown key {location}; {advice}"
+    if first["type"] == "missing":
+        return (
+            f"config {path}: missing key {location}; add it (see config.example.toml)"
+        )
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"config {path}: bad value for {location}: {message}"
+
+
+def describe_location(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
+    """Spell a pydantic location as TOML: ``[[sources]] 'clarifai' branch``."""
+    if not loc:
+        return "(top level)"
+    if loc[0] == "sources" and len(loc) >= 2 and isinstance(loc[1], int):
+        name = source_name(raw, loc[1])
+        rest = ".".join(str(part) for part in loc[2:])
+        return f"[[sources]] {name} {rest}".rstrip()
+    if len(loc) == 1:
+        return repr(str(loc[0]))
+    return f"[{loc[0]}] {'.'.join(str(part) for part in loc[1:])}"
+
+
+def source_name(raw: dict[str, Any], index: int) -> str:
+    """Name a source entry by its ``name`` if it has one, else by position."""
+    try:
+        name = raw["sources"][index]["name"]
+    except (KeyError, IndexError, TypeError):
+        name = None
+    return repr(name) if isinstance(name, str) else f"#{index + 1}"
+
+
+def allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys allowed in the table at ``loc``."""
+    model: type[BaseModel] = Config
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[str(part)].annotation
+        inner = getattr(annotation, "__args__", (annotation,))[0]
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            model = inner
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    return sorted(model.model_fields)
+
+
+DURATION = re.compile(r"^\s*(\d+)\s*(w|d|h|m|s)\s*$", re.I)
+DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Read a duration such as "30d", "2h", "1w" or "90m".
+
+    Raises ValueError with the accepted spellings.
+    """
+    match = DURATION.match(text)
+    if not match:
+        raise ValueError(
+            f"bad duration {text!r}; write a number and a unit: 30d, 12h, 2w, 90m"
+        )
+    return timedelta(
+        seconds=int(match.group(1)) * DURATION_UNITS[match.group(2).lower()]
+    )

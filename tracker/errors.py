@@ -1,0 +1,37 @@
+"""The tracker's exceptions: each message says what failed and what to do."""
+
+
+class TrackerError(Exception):
+    """Base of every error the tracker reports to its user."""
+
+
+class ConfigError(TrackerError):
+    """The configuration file is missing, malformed or has a bad value."""
+
+
+class SourceError(TrackerError):
+    """A source could not be fetched, or its new revision is not trustworthy."""
+
+
+class ParseError(TrackerError):
+    """A page could not be understood; nothing derived from it may be stored."""
+
+    def __init__(self, message: str, *, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class StoreError(TrackerError):
+    """The database is unreachable or its schema does not match the code."""
+
+
+class DeliveryError(TrackerError):
+    """A notification could not be delivered.
+
+    ``permanent`` tells whether retrying can help (a timeout, a 5xx) or not
+    (a revoked token, an unknown channel).
+    """
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
