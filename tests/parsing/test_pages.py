@@ -1,0 +1,112 @@
+"""Sample pages and the entries a reader finds in them, side by side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PAGES
+from tracker.errors import ParseError
+from tracker.parsing import PageRules, detect_format, parse_page
+
+CASES = sorted(path for path in PAGES.iterdir() if not path.name.endswith(".json"))
+
+
+def expected_for(page: Path) -> list[dict[str, object]]:
+    """The hand-written expectation next to a sample page."""
+    stem = page.name.rsplit(".", 1)[0]
+    return json.loads(
+        (page.parent / f"{stem}.expected.json").read_text(encoding="utf-8")
+    )
+
+
+@pytest.mark.parametrize("page", CASES, ids=[path.name for path in CASES])
+def test_sample_page_gives_expected_entries(page: Path, rules: PageRules) -> None:
+    parsed = parse_page(
+        page.read_text(encoding="utf-8"),
+        page_format=detect_format(page.name),
+        rules=rules,
+    )
+    expected = expected_for(page)
+
+    assert [entry.title for entry in parsed.entries] == [
+        item["title"] for item in expected
+    ]
+    for entry, want in zip(parsed.entries, expected, strict=True):
+        due_at = (
+            entry.due_at.isoformat().replace("+00:00", "Z") if entry.due_at else None
+        )
+        assert entry.status.value == want["status"], entry.title
+        assert (entry.date.isoformat() if entry.date else None) == want["date"], (
+            entry.title
+        )
+        assert due_at == want["due_at"], entry.title
+        assert entry.precision.value == want["precision"], entry.title
+        assert entry.details == want["details"], entry.title
+        assert list(entry.links) == want.get("links", list(entry.links)), entry.title
+        if "line" in want:
+            assert entry.line == want["line"], entry.title
+        if "warning" in want:
+            assert any(str(want["warning"]) in warning for warning in entry.warnings)
+        else:
+            assert entry.warnings == (), entry.title
+
+
+def test_page_without_table_is_an_error(rules: PageRules) -> None:
+    with pytest.raises(ParseError, match="no table of dated changes"):
+        parse_page(
+            "# Changes\n\nNothing planned yet.\n", page_format="markdown", rules=rules
+        )
+
+
+def test_table_without_dates_is_an_error_naming_its_line(rules: PageRules) -> None:
+    page = "# Deprecations\n\n| API | Replacement |\n|---|---|\n| v1 search | v2 search |\n"
+
+    with pytest.raises(ParseError) as caught:
+        parse_page(page, page_format="markdown", rules=rules)
+
+    assert caught.value.line == 3
+    assert "no date column" in str(caught.value)
+
+
+def test_merge_conflict_marker_is_an_error_naming_its_line(rules: PageRules) -> None:
+    page = (PAGES / "three-columns.md").read_text(encoding="utf-8")
+    lines = page.splitlines()
+    broken = "\n".join(
+        [*lines[:5], "<<<<<<< HEAD", *lines[5:7], "=======", ">>>>>>> other"]
+    )
+
+    with pytest.raises(ParseError) as caught:
+        parse_page(broken, page_format="markdown", rules=rules)
+
+    assert caught.value.line == 6
+
+
+def test_empty_status_table_gives_no_entries_but_no_error(rules: PageRules) -> None:
+    page = "## Upcoming Changes\n\n| Date | Change |\n| --- | --- |\n\n## Completed Changes\n\n"
+
+    assert parse_page(page, page_format="markdown", rules=rules).entries == ()
+
+
+def test_repeated_titles_get_distinct_keys(rules: PageRules) -> None:
+    page = "## Upcoming\n\n| Date | Change |\n|--|--|\n| 2031-01-01 | Downtime |\n| 2031-02-01 | Downtime |\n"
+
+    entries = parse_page(page, page_format="markdown", rules=rules).entries
+
+    assert [entry.key for entry in entries] == ["downtime", "downtime #2"]
+
+
+def test_reformatted_page_keeps_keys_and_words(rules: PageRules) -> None:
+    pipe = "## Upcoming\n\n| Date | Change |\n|--|--|\n| May 6, 2031 | **Drop `delete\\_all`**<br><br>It goes. |\n"
+    html = (
+        "## Upcoming\n\n<table><tr><th>Date</th><th>Change</th></tr>"
+        "<tr><td>May 6, 2031</td><td><strong>Drop <code>delete_all</code></strong> It goes.</td></tr></table>\n"
+    )
+
+    first = parse_page(pipe, page_format="markdown", rules=rules).entries[0]
+    second = parse_page(html, page_format="markdown", rules=rules).entries[0]
+
+    assert first.key == second.key == "drop delete_all"
+    assert (first.date, first.details) == (second.date, second.details)
