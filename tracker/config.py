@@ -105,7 +105,7 @@ class SourceSettings(Settings):
         try:
             check_repo_url(repo)
         except ConfigError as error:
-            raise ValueError(str(error)) from None
+            raise ValueError(str(error).removeprefix("config: ")) from None
         return repo
 
     @field_validator("path")

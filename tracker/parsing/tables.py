@@ -110,9 +110,10 @@ def extract_entries(soup: BeautifulSoup, rules: PageRules) -> ParsedPage:
 def walk(soup: BeautifulSoup) -> Iterator[Tag | Comment]:
     """Yield headings, tables and line markers in document order."""
     for element in soup.descendants:
-        if isinstance(element, Comment) or (isinstance(element, Tag) and (
-            element.name in HEADINGS or element.name == "table"
-        )):
+        if isinstance(element, Comment) or (
+            isinstance(element, Tag)
+            and (element.name in HEADINGS or element.name == "table")
+        ):
             yield element
 
 

@@ -9,7 +9,33 @@ from bs4 import Tag
 from bs4.element import Comment, NavigableString, PageElement
 
 BLOCK_TAGS = frozenset(
-    ["p", "div", "ul", "ol", "li", "pre", "blockquote", "table", "thead", "tbody", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "details", "summary", "dl", "dt", "dd", "figure"]
+    [
+        "p",
+        "div",
+        "ul",
+        "ol",
+        "li",
+        "pre",
+        "blockquote",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "section",
+        "article",
+        "details",
+        "summary",
+        "dl",
+        "dt",
+        "dd",
+        "figure",
+    ]
 )
 SKIPPED_TAGS = frozenset({"script", "style", "template"})
 WORD = re.compile(r"\w+")

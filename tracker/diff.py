@@ -1,0 +1,167 @@
+"""Compare two revisions of a page: which changes were added, moved, ...
+
+Pure: no I/O. Entries are matched by identity (their key, then a fuzzy
+match of titles for re-worded ones), so reordering rows, re-flowing a table
+or switching between pipe and HTML tables produce no event.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+from tracker.parsing.model import ParsedEntry, Precision
+from tracker.parsing.text import words
+
+# Titles at least this similar (0-100, word order ignored) are one change
+# re-worded; lower, the details must also be nearly the same.
+TITLE_MATCH = 85.0
+LOOSE_TITLE_MATCH = 60.0
+DETAILS_MATCH = 90.0
+
+FINE = frozenset({Precision.MINUTE, Precision.DAY})
+
+
+class EventKind(enum.StrEnum):
+    """What happened to an entry between two revisions."""
+
+    ADDED = "added"
+    REMOVED = "removed"
+    RESCHEDULED = "rescheduled"
+    MOVED = "moved"
+    EDITED = "edited"
+
+
+@dataclass(frozen=True)
+class Known:
+    """An entry as last stored, with the handle the caller knows it by."""
+
+    ref: int
+    entry: ParsedEntry
+
+
+@dataclass(frozen=True)
+class Change:
+    """One event: ``old`` is None when added, ``new`` None when removed."""
+
+    kind: EventKind
+    ref: int | None
+    old: ParsedEntry | None
+    new: ParsedEntry | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How a new revision relates to the stored state."""
+
+    matches: tuple[tuple[Known, ParsedEntry], ...]
+    added: tuple[ParsedEntry, ...]
+    removed: tuple[Known, ...]
+    changes: tuple[Change, ...]
+
+
+def compare(old: Sequence[Known], new: Sequence[ParsedEntry]) -> Comparison:
+    """Match ``new`` against ``old`` and list the events, in page order."""
+    matches, added, removed = match_entries(old, new)
+    order = {id(entry): index for index, entry in enumerate(new)}
+    changes: list[Change] = []
+    for known, entry in sorted(matches, key=lambda pair: order[id(pair[1])]):
+        changes.extend(describe_match(known, entry))
+    for entry in added:
+        changes.append(Change(EventKind.ADDED, None, None, entry))
+    for known in removed:
+        changes.append(Change(EventKind.REMOVED, known.ref, known.entry, None))
+    return Comparison(tuple(matches), tuple(added), tuple(removed), tuple(changes))
+
+
+def match_entries(
+    old: Sequence[Known], new: Sequence[ParsedEntry]
+) -> tuple[list[tuple[Known, ParsedEntry]], list[ParsedEntry], list[Known]]:
+    """Pair old and new entries: same key first, then similar titles."""
+    by_key = {known.entry.key: known for known in old}
+    matches: list[tuple[Known, ParsedEntry]] = []
+    unmatched_new: list[ParsedEntry] = []
+    for entry in new:
+        known = by_key.pop(entry.key, None)
+        if known is None:
+            unmatched_new.append(entry)
+        else:
+            matches.append((known, entry))
+
+    fuzzy = match_fuzzy(list(by_key.values()), unmatched_new)
+    matched_refs = {known.ref for known, _ in fuzzy}
+    matched_new = {id(entry) for _, entry in fuzzy}
+    matches.extend(fuzzy)
+    added = [entry for entry in unmatched_new if id(entry) not in matched_new]
+    removed = [known for known in by_key.values() if known.ref not in matched_refs]
+    return matches, added, removed
+
+
+def match_fuzzy(
+    old: list[Known], new: list[ParsedEntry]
+) -> list[tuple[Known, ParsedEntry]]:
+    """Pair re-worded entries, most similar first, each at most once."""
+    candidates: list[tuple[float, int, int]] = []
+    for i, known in enumerate(old):
+        for j, entry in enumerate(new):
+            score = similarity(known.entry, entry)
+            if score is not None:
+                candidates.append((score, i, j))
+
+    pairs: list[tuple[Known, ParsedEntry]] = []
+    used_old: set[int] = set()
+    used_new: set[int] = set()
+    for _, i, j in sorted(candidates, reverse=True):
+        if i not in used_old and j not in used_new:
+            used_old.add(i)
+            used_new.add(j)
+            pairs.append((old[i], new[j]))
+    return pairs
+
+
+def similarity(old: ParsedEntry, new: ParsedEntry) -> float | None:
+    """How alike two entries are, or None when they are different changes."""
+    title_score = fuzz.token_sort_ratio(old.key, new.key)
+    if title_score >= TITLE_MATCH:
+        return title_score
+    if title_score >= LOOSE_TITLE_MATCH and old.details and new.details:
+        details_score = fuzz.ratio(
+            " ".join(words(old.details)), " ".join(words(new.details))
+        )
+        if details_score >= DETAILS_MATCH:
+            return title_score
+    return None
+
+
+def describe_match(known: Known, new: ParsedEntry) -> list[Change]:
+    """The events between an entry's stored and new forms (maybe none)."""
+    old = known.entry
+    kinds: list[EventKind] = []
+    if old.status != new.status:
+        kinds.append(EventKind.MOVED)
+    if is_rescheduled(old, new):
+        kinds.append(EventKind.RESCHEDULED)
+    if words(old.title) != words(new.title) or words(old.details) != words(new.details):
+        kinds.append(EventKind.EDITED)
+    return [Change(kind, known.ref, old, new) for kind in kinds]
+
+
+def is_rescheduled(old: ParsedEntry, new: ParsedEntry) -> bool:
+    """Tell whether the entry's date really changed.
+
+    A time added to the same day ("Feb 3, 2020" -> "February 3, 2020.
+    9:00am ET") refines the date and is no reschedule; a vague date made
+    exact ("Mid January" -> "January 20") or the reverse is one.
+    """
+    if old.date is None or new.date is None:
+        return old.date != new.date
+    if old.precision == new.precision == Precision.MINUTE:
+        return old.due_at != new.due_at
+    if old.precision in FINE and new.precision in FINE:
+        return old.date != new.date
+    if (old.precision in FINE) != (new.precision in FINE):
+        return True
+    return old.precision != new.precision or old.date != new.date

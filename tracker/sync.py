@@ -1,0 +1,360 @@
+"""Run the stages for one source: fetch, parse, compare, store.
+
+``sync_source`` reads the page's newest revision; ``backfill_source``
+replays the page's whole git history so that the event log tells when each
+change was announced and every time it slipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from tracker.config import Config, SourceSettings
+from tracker.diff import Comparison
+from tracker.errors import ParseError, SourceError
+from tracker.parsing import PageRules, detect_format, parse_page
+from tracker.parsing.model import ParsedPage
+from tracker.replay import Replay, Step
+from tracker.sources.base import PageRevision
+from tracker.sources.git import GitSource, check_repo_url
+from tracker.store import records
+from tracker.store.db import session_scope
+from tracker.store.models import Entry, Event, Revision, Source
+
+log = logging.getLogger(__name__)
+
+# Below this many stored entries, losing most of them is not suspicious.
+MASS_REMOVAL_FLOOR = 3
+
+
+@dataclass
+class SyncResult:
+    """What one sync (or backfill) of a source did."""
+
+    source: str
+    commit: str | None = None
+    committed_at: datetime | None = None
+    path: str | None = None
+    entries: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    revisions: int = 0
+    skipped: list[str] = field(default_factory=list)
+    baseline: bool = False
+    unchanged: bool = False
+    warnings: int = 0
+
+
+def build_source(config: Config, settings: SourceSettings) -> GitSource:
+    """The fetcher of one configured source."""
+    return GitSource(
+        name=settings.name,
+        repo=settings.repo,
+        branch=settings.branch,
+        path=settings.path,
+        cache_dir=config.cache_dir,
+    )
+
+
+def page_rules(
+    config: Config, settings: SourceSettings, reference: datetime
+) -> PageRules:
+    """How to read a source's page as of ``reference``."""
+    return PageRules(
+        zone=config.source_zone(settings),
+        reference=reference,
+        upcoming_headings=tuple(
+            re.compile(p, re.I) for p in settings.upcoming_headings
+        ),
+        completed_headings=tuple(
+            re.compile(p, re.I) for p in settings.completed_headings
+        ),
+    )
+
+
+def read_page(
+    config: Config, settings: SourceSettings, page: PageRevision
+) -> ParsedPage:
+    """Parse one revision; a ParseError names the source, revision and line."""
+    rules = page_rules(config, settings, page.committed_at)
+    try:
+        return parse_page(
+            page.text,
+            page_format=detect_format(page.path, settings.format),
+            rules=rules,
+        )
+    except ParseError as error:
+        where = f"{page.path}:{error.line}" if error.line else page.path
+        raise ParseError(
+            f"{settings.name}: cannot read {where} at commit {page.commit[:12]}: {error}; "
+            "the stored entries are kept (check the page, or the source's format and headings)",
+            line=error.line,
+        ) from None
+
+
+def check_removals(
+    settings: SourceSettings, page: PageRevision, replay: Replay, comparison: Comparison
+) -> None:
+    """Refuse a revision that drops most entries at once.
+
+    Such a revision is far more often a page we misread, a truncated file or
+    a rewrite in a new format than a vendor withdrawing most changes.
+    """
+    before = len(replay.current)
+    lost = len(comparison.removed)
+    if before >= MASS_REMOVAL_FLOOR and lost > before * settings.max_removed_fraction:
+        raise SourceError(
+            f"{settings.name}: commit {page.commit[:12]} would remove {lost} of {before} "
+            f"entries; nothing was stored. If the page really dropped them, run "
+            f"'tracker sync --source {settings.name} --accept-removals'"
+        )
+
+
+def sync_source(
+    engine: Engine,
+    config: Config,
+    settings: SourceSettings,
+    *,
+    accept_removals: bool = False,
+) -> SyncResult:
+    """Fetch the newest revision of a source and store what changed.
+
+    On any error the source's stored entries are kept, the failure is
+    recorded on the source, and the error is raised again.
+    """
+    started = time.monotonic()
+    result = SyncResult(source=settings.name)
+    with session_scope(engine) as session:
+        source = ensure_source(session, settings)
+        known_path, known_commit = source.path, source.last_commit
+    try:
+        page = fetch_latest(config, settings, known_path, known_commit)
+        with session_scope(engine) as session:
+            source = ensure_source(session, settings)
+            store_revision(
+                session, config, settings, source, page, result, accept_removals
+            )
+    except (SourceError, ParseError) as error:
+        with session_scope(engine) as session:
+            records.record_failure(
+                session, ensure_source(session, settings), str(error), datetime.now(UTC)
+            )
+        raise
+    log.info(
+        "sync finished source=%s commit=%s unchanged=%s %s duration=%.2fs",
+        settings.name,
+        (result.commit or "")[:12],
+        result.unchanged,
+        " ".join(f"{kind}={n}" for kind, n in sorted(result.counts.items()))
+        or "events=0",
+        time.monotonic() - started,
+    )
+    return result
+
+
+def fetch_latest(
+    config: Config, settings: SourceSettings, known_path: str, known_commit: str | None
+) -> PageRevision:
+    """Fetch the newest revision; errors name the source."""
+    try:
+        return build_source(config, settings).fetch_latest(
+            known_path=known_path, known_commit=known_commit
+        )
+    except SourceError as error:
+        raise SourceError(f"{settings.name}: {error}") from None
+
+
+def ensure_source(session: Session, settings: SourceSettings) -> Source:
+    """The source's row, created on its first sync."""
+    return records.get_or_create_source(
+        session,
+        settings.name,
+        settings.type,
+        check_repo_url(settings.repo),
+        settings.path,
+    )
+
+
+def store_revision(
+    session: Session,
+    config: Config,
+    settings: SourceSettings,
+    source: Source,
+    page: PageRevision,
+    result: SyncResult,
+    accept_removals: bool,
+) -> None:
+    """Compare a fetched revision with the stored state and save the outcome."""
+    result.commit, result.committed_at, result.path = (
+        page.commit,
+        page.committed_at,
+        page.path,
+    )
+    if page.commit == source.last_commit:
+        result.unchanged = True
+        result.entries = count_current(session, source)
+        records.record_success(session, source, page, datetime.now(UTC))
+        return
+
+    parsed = read_page(config, settings, page)
+    replay = records.load_replay(session, source.id or 0)
+    comparison = replay.preview(parsed.entries)
+    if not accept_removals:
+        check_removals(settings, page, replay, comparison)
+    step = replay.apply(comparison)
+    revision = records.get_or_create_revision(
+        session, source, page, len(parsed.entries)
+    )
+    rows: dict[int, Entry] = {}
+    events = records.save_step(
+        session, source, revision, step, lambda ref: resolve_stored(session, ref), rows
+    )
+    records.record_success(session, source, page, datetime.now(UTC))
+    result.entries = len(parsed.entries)
+    result.revisions = 1
+    result.baseline = step.baseline
+    result.warnings = len(parsed.warnings) + sum(
+        len(e.warnings) for e in parsed.entries
+    )
+    result.counts.update(event.kind for event in events)
+
+
+def resolve_stored(session: Session, ref: int) -> Entry | None:
+    """A stored entry by id; new entries (negative handles) have none yet."""
+    return session.get(Entry, ref) if ref > 0 else None
+
+
+def count_current(session: Session, source: Source) -> int:
+    """How many entries the source's page lists now."""
+    query = select(Entry.id).where(
+        Entry.source_id == source.id, col(Entry.removed).is_(False)
+    )
+    return len(session.exec(query).all())
+
+
+def backfill_source(
+    engine: Engine, config: Config, settings: SourceSettings
+) -> SyncResult:
+    """Replay every revision of the page, oldest first, into the store.
+
+    Revisions and events already stored are kept as they are (running it
+    twice changes nothing). Entries keep their ids: replayed entries are
+    matched to stored ones by key. "Added" events of a first sync that the
+    history now explains are marked superseded. A revision that cannot be
+    read, or that would drop most entries, is skipped with a warning and the
+    next one is compared with the last good one.
+    """
+    result = SyncResult(source=settings.name)
+    with session_scope(engine) as session:
+        source = ensure_source(session, settings)
+        known_path = source.path
+    try:
+        history = build_source(config, settings).history(known_path=known_path)
+    except SourceError as error:
+        named = SourceError(f"{settings.name}: {error}")
+        with session_scope(engine) as session:
+            records.record_failure(
+                session, ensure_source(session, settings), str(named), datetime.now(UTC)
+            )
+        raise named from None
+
+    replay = Replay()
+    steps: list[tuple[PageRevision, Step, int]] = []
+    for page in history:
+        step = replay_revision(config, settings, replay, page, result)
+        if step is not None:
+            steps.append(step)
+    with session_scope(engine) as session:
+        source = ensure_source(session, settings)
+        save_history(session, source, replay, steps, result)
+        if history:
+            records.record_success(session, source, history[-1], datetime.now(UTC))
+            result.commit, result.committed_at, result.path = (
+                history[-1].commit,
+                history[-1].committed_at,
+                history[-1].path,
+            )
+    result.entries = len(replay.current)
+    log.info(
+        "backfill finished source=%s revisions=%d skipped=%d %s",
+        settings.name,
+        result.revisions,
+        len(result.skipped),
+        " ".join(f"{kind}={n}" for kind, n in sorted(result.counts.items()))
+        or "events=0",
+    )
+    return result
+
+
+def replay_revision(
+    config: Config,
+    settings: SourceSettings,
+    replay: Replay,
+    page: PageRevision,
+    result: SyncResult,
+) -> tuple[PageRevision, Step, int] | None:
+    """Apply one historical revision, or skip it with a warning."""
+    try:
+        parsed = read_page(config, settings, page)
+        comparison = replay.preview(parsed.entries)
+        check_removals(settings, page, replay, comparison)
+    except (ParseError, SourceError) as error:
+        log.warning(
+            "revision skipped source=%s commit=%s reason=%s",
+            settings.name,
+            page.commit[:12],
+            error,
+        )
+        result.skipped.append(str(error))
+        return None
+    return page, replay.apply(comparison), len(parsed.entries)
+
+
+def save_history(
+    session: Session,
+    source: Source,
+    replay: Replay,
+    steps: list[tuple[PageRevision, Step, int]],
+    result: SyncResult,
+) -> None:
+    """Write replayed revisions, matching replayed entries to stored rows."""
+    stored = session.exec(select(Entry).where(Entry.source_id == source.id)).all()
+    by_key = {row.key: row for row in stored}
+    final = {**replay.removed, **replay.current}
+    claimed = {
+        ref: by_key.pop(entry.key)
+        for ref, entry in final.items()
+        if entry.key in by_key
+    }
+    if steps:
+        supersede_baselines(session, source, steps[0][0].commit)
+
+    rows: dict[int, Entry] = {}
+    for page, step, count in steps:
+        revision = records.get_or_create_revision(session, source, page, count)
+        events = records.save_step(session, source, revision, step, claimed.get, rows)
+        result.counts.update(event.kind for event in events)
+        result.revisions += 1
+
+
+def supersede_baselines(session: Session, source: Source, first_commit: str) -> None:
+    """Retire "added" events of a first sync that history now explains."""
+    query = (
+        select(Event)
+        .join(Revision, col(Event.revision_id) == Revision.id)
+        .where(
+            Event.source_id == source.id,
+            col(Event.baseline).is_(True),
+            col(Event.superseded).is_(False),
+            Revision.commit != first_commit,
+        )
+    )
+    for event in session.exec(query).all():
+        event.superseded = True
