@@ -1,0 +1,330 @@
+"""The command line as a user meets it: output, errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import time_machine
+from typer.testing import CliRunner
+
+from tests.conftest import PAGES
+from tracker.cli import app
+
+PAGE = PAGES / "two-column-bold-titles.md"
+
+
+def git(*args: str | Path) -> str:
+    """Run git and return its output."""
+    return subprocess.run(
+        ["git", *map(str, args)], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def commit_page(repo: Path, text: str, message: str, path: str = "changes.md") -> str:
+    """Write the page and commit it; return the commit id."""
+    (repo / path).parent.mkdir(parents=True, exist_ok=True)
+    (repo / path).write_text(text, encoding="utf-8")
+    git("-C", repo, "add", "-A")
+    git(
+        "-C",
+        repo,
+        "-c",
+        "user.name=Docs",
+        "-c",
+        "user.email=docs@example.com",
+        "commit",
+        "--quiet",
+        "-m",
+        message,
+    )
+    return git("-C", repo, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture
+def vendor(tmp_path: Path) -> Path:
+    """A vendor docs repository with the sample page committed."""
+    repo = tmp_path / "vendor"
+    git("init", "--quiet", "--initial-branch=main", repo)
+    commit_page(repo, PAGE.read_text(encoding="utf-8"), "Add change page")
+    return repo
+
+
+def write_config(tmp_path: Path, body: str) -> Path:
+    """A config file with a data folder in ``tmp_path``."""
+    config = tmp_path / "tracker.toml"
+    config.write_text(
+        f'[tracker]\ndata_dir = "{tmp_path / "data"}"\n{body}', encoding="utf-8"
+    )
+    return config
+
+
+def source_config(tmp_path: Path, repo: Path | str, path: str = "changes.md") -> Path:
+    """A config tracking ``path`` in ``repo``."""
+    return write_config(
+        tmp_path,
+        f'[[sources]]\nname = "widgets"\nrepo = "{repo}"\nbranch = "main"\n'
+        f'path = "{path}"\ntimezone = "America/New_York"\n',
+    )
+
+
+def invoke(config: Path, *args: str) -> tuple[int, str, str]:
+    """Run the CLI in-process: exit code, stdout, stderr."""
+    result = CliRunner().invoke(app, ["--config", str(config), *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def listed_titles(config: Path) -> list[str]:
+    code, out, _ = invoke(config, "list", "--all", "--json")
+    assert code == 0
+    return [entry["title"] for entry in json.loads(out)]
+
+
+def test_first_sync_records_baseline_and_lists_upcoming_with_days_left(
+    vendor: Path, tmp_path: Path
+) -> None:
+    config = source_config(tmp_path, vendor)
+
+    code, out, _ = invoke(config, "sync")
+    assert code == 0
+    assert out.startswith("widgets: first sync, 5 entries recorded as baseline")
+
+    with time_machine.travel("2030-11-18T12:00:00Z", tick=False):
+        code, out, _ = invoke(config, "list", "--upcoming", "--json")
+        table = invoke(config, "list", "--upcoming")[1]
+    assert code == 0
+    entries = json.loads(out)
+    assert [e["title"] for e in entries] == [
+        "Rotate signing keys",
+        "Drop the legacy_id field",
+        "Retire the v1 widgets endpoint",
+    ]
+    assert entries[0] == {
+        "id": entries[0]["id"],
+        "source": "widgets",
+        "status": "upcoming",
+        "title": "Rotate signing keys",
+        "date": "2030-11-20",
+        "date_text": "November 20, 2030. 9:00am ET",
+        "due_at": "2030-11-20T14:00:00Z",
+        "precision": "minute",
+        "details": "Scheduled downtime of about 5 minutes for:\n- Webhooks\n- Search",
+    }
+    assert "in 2 days" in table
+
+
+def test_within_filters_by_date(vendor: Path, tmp_path: Path) -> None:
+    config = source_config(tmp_path, vendor)
+    invoke(config, "sync")
+
+    with time_machine.travel("2030-11-18T12:00:00Z", tick=False):
+        code, out, _ = invoke(config, "list", "--within", "3d", "--json")
+
+    assert code == 0
+    assert [e["title"] for e in json.loads(out)] == ["Rotate signing keys"]
+
+
+def test_reschedule_is_an_event_with_old_and_new_dates(
+    vendor: Path, tmp_path: Path
+) -> None:
+    config = source_config(tmp_path, vendor)
+    invoke(config, "sync")
+    page = PAGE.read_text(encoding="utf-8").replace("March 3rd 2031", "April 7th 2031")
+    commit = commit_page(vendor, page, "Retirement slips")
+
+    code, out, _ = invoke(config, "sync")
+    assert code == 0
+    assert out.startswith("widgets: 1 rescheduled; 5 entries")
+
+    events = json.loads(invoke(config, "events", "--json")[1])
+    slipped = [e for e in events if e["kind"] == "rescheduled"]
+    assert len(slipped) == 1
+    assert {
+        k: slipped[0][k]
+        for k in (
+            "title",
+            "old_date",
+            "new_date",
+            "old_due_at",
+            "new_due_at",
+            "revision",
+        )
+    } == {
+        "title": "Retire the v1 widgets endpoint",
+        "old_date": "2031-03-03",
+        "new_date": "2031-04-07",
+        "old_due_at": "2031-03-03T05:00:00Z",
+        "new_due_at": "2031-04-07T04:00:00Z",
+        "revision": commit,
+    }
+
+
+def test_show_prints_details_and_history(vendor: Path, tmp_path: Path) -> None:
+    config = source_config(tmp_path, vendor)
+    invoke(config, "sync")
+    completed = json.loads(invoke(config, "list", "--completed", "--json")[1])
+    # Soonest first: "Mid January, 2030" is read as January 2030.
+    assert [e["title"] for e in completed] == [
+        "Consolidate status codes",
+        "Deprecate the sort parameter",
+    ]
+    entry = completed[1]
+
+    code, out, _ = invoke(config, "show", str(entry["id"]), "--json")
+
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["title"] == "Deprecate the sort parameter"
+    assert shown["links"] == ["#sort"]
+    assert [e["kind"] for e in shown["events"]] == ["added"]
+
+
+def test_unparseable_revision_is_an_error_and_keeps_the_stored_state(
+    vendor: Path, tmp_path: Path
+) -> None:
+    config = source_config(tmp_path, vendor)
+    invoke(config, "sync")
+    before = listed_titles(config)
+    commit = commit_page(
+        vendor, "# Changes\n\nWe are rewriting this page.\n", "Rewrite"
+    )
+
+    code, out, err = invoke(config, "sync")
+
+    assert code == 1
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith(
+        f"error: widgets: cannot read changes.md at commit {commit[:12]}"
+    )
+    assert listed_titles(config) == before
+    assert [e["kind"] for e in json.loads(invoke(config, "events", "--json")[1])] == [
+        "added"
+    ] * 5
+
+
+def test_mass_removal_is_refused_unless_accepted(vendor: Path, tmp_path: Path) -> None:
+    config = source_config(tmp_path, vendor)
+    invoke(config, "sync")
+    page = (
+        "## Upcoming Changes\n\n| Date | Change |\n| ---- | ------ |\n"
+        "| March 3rd 2031 | **Retire the v1 widgets endpoint**<br><br>"
+        "Calls to `GET /v1/widgets` will return 410. Use `/v2/widgets`. |\n"
+    )
+    commit_page(vendor, page, "Prune")
+
+    code, _, err = invoke(config, "sync")
+    assert code == 1
+    assert "would remove 4 of 5 entries" in err
+    assert len(listed_titles(config)) == 5
+
+    code, out, _ = invoke(config, "sync", "--accept-removals")
+    assert code == 0
+    assert "4 removed" in out
+    assert listed_titles(config) == ["Retire the v1 widgets endpoint"]
+
+
+def test_missing_path_is_an_error_naming_it(vendor: Path, tmp_path: Path) -> None:
+    config = source_config(tmp_path, vendor, path="docs/nowhere.md")
+
+    code, out, err = invoke(config, "sync")
+
+    assert code == 1
+    assert err.count("\n") == 1
+    assert "docs/nowhere.md" in err and "check `path`" in err
+
+
+def test_unreachable_repository_is_an_error_and_keeps_the_stored_state(
+    vendor: Path, tmp_path: Path
+) -> None:
+    config = source_config(tmp_path, vendor)
+    invoke(config, "sync")
+    before = listed_titles(config)
+    config = source_config(tmp_path, tmp_path / "gone")
+
+    code, _, err = invoke(config, "sync")
+
+    assert code == 1
+    assert err.startswith("error: widgets: cannot reach repository")
+    assert err.count("\n") == 1
+    assert listed_titles(config) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            '[[sources]]\nname = "a"\nrepo = "/r"\npath = "p.md"\nbrnach = "main"\n',
+            "unknown key [[sources]] 'a' brnach; did you mean 'branch'?",
+        ),
+        ('[[sources]]\nname = "a"\nrepo = "/r"\n', "missing key [[sources]] 'a' path"),
+        (
+            '[[sources]]\nname = "a"\nrepo = "ext::sh -c touch% /tmp/x"\npath = "p.md"\n',
+            "remote helper",
+        ),
+        (
+            '[[sources]]\nname = "a"\nrepo = "/r"\npath = "p.md"\ntimezone = "Mars/Base"\n',
+            "unknown time zone 'Mars/Base'",
+        ),
+        (
+            '[databse]\nurl = "sqlite://"\n',
+            "unknown key 'databse'; did you mean 'database'?",
+        ),
+        ("[[sources]\n", "not valid TOML"),
+    ],
+)
+def test_bad_config_is_one_line_naming_file_and_key(
+    tmp_path: Path, body: str, message: str
+) -> None:
+    config = write_config(tmp_path, body)
+
+    code, out, err = invoke(config, "sync")
+
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"error: config {config}") or err.startswith("error: config")
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_parse_shows_a_local_page(tmp_path: Path) -> None:
+    code, out, err = invoke(
+        tmp_path / "unused.toml",
+        "parse",
+        str(PAGE),
+        "--timezone",
+        "America/New_York",
+        "--json",
+    )
+
+    assert code == 0
+    entries = json.loads(out)
+    assert len(entries) == 5
+    assert entries[2]["warnings"] == ["misspelt month 'Novemeber' read as November"]
+
+
+def test_parse_of_a_page_without_table_is_a_clear_error(tmp_path: Path) -> None:
+    page = tmp_path / "notes.md"
+    page.write_text("# Notes\n\nNothing here.\n", encoding="utf-8")
+
+    code, _, err = invoke(tmp_path / "unused.toml", "parse", str(page))
+
+    assert code == 1
+    assert err == "error: no table of dated changes found\n"
+
+
+def test_console_script_runs_as_a_subprocess(vendor: Path, tmp_path: Path) -> None:
+    config = source_config(tmp_path, vendor)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tracker", "--config", str(config), "sync"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("widgets: first sync, 5 entries")

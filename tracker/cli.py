@@ -1,0 +1,635 @@
+"""The ``tracker`` command line: the only code that prints or picks exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+import typer.core
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from tracker import __version__
+from tracker.config import (
+    Config,
+    SourceSettings,
+    check_zone,
+    load_config,
+    parse_duration,
+)
+from tracker.errors import ConfigError, TrackerError
+from tracker.logsetup import FORMATS, LEVELS, configure_logging
+from tracker.parsing import FORMATS as PAGE_FORMATS
+from tracker.parsing import detect_format, parse_page
+from tracker.parsing.dates import describe_date
+from tracker.parsing.model import ParsedEntry, Precision, Status
+from tracker.store import records
+from tracker.store.db import open_engine, session_scope
+from tracker.store.models import Entry, Event, Revision, Source
+from tracker.sync import SyncResult, backfill_source, page_rules, sync_source
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class TrackerGroup(typer.core.TyperGroup):
+    """Commands whose TrackerError becomes one line on stderr and an exit code."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except ConfigError as error:
+            err.print(f"error: {escape(str(error))}")
+            ctx.exit(2)
+        except TrackerError as error:
+            err.print(f"error: {escape(str(error))}")
+            ctx.exit(1)
+
+
+app = typer.Typer(
+    cls=TrackerGroup,
+    help="Track vendors' change calendars and tell people before the dates arrive.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    # Plain click errors: one line, no box, whatever the terminal.
+    rich_markup_mode=None,
+)
+
+
+@dataclass
+class Context:
+    """What the global options chose, for the commands."""
+
+    config_path: Path | None
+
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+
+def version_callback(value: bool) -> None:
+    """Print the version and stop."""
+    if value:
+        out.print(f"tracker {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Config file (default: $TRACKER_CONFIG, then ./tracker.toml).",
+            dir_okay=False,
+        ),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option(help=f"One of {', '.join(LEVELS)}.")
+    ] = "warning",
+    log_format: Annotated[
+        str, typer.Option(help=f"One of {', '.join(FORMATS)}.")
+    ] = "text",
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=version_callback,
+            is_eager=True,
+            help="Show the version.",
+        ),
+    ] = False,
+) -> None:
+    """Track vendors' change calendars and tell people before the dates arrive."""
+    if log_level.lower() not in LEVELS:
+        raise typer.BadParameter(
+            f"use one of {', '.join(LEVELS)}", param_hint="--log-level"
+        )
+    if log_format not in FORMATS:
+        raise typer.BadParameter(
+            f"use one of {', '.join(FORMATS)}", param_hint="--log-format"
+        )
+    configure_logging(log_level.lower(), log_format)
+    ctx.obj = Context(config_path=config)
+
+
+def open_store(config: Config) -> Engine:
+    """The database engine for ``config``, schema up to date."""
+    return open_engine(config.database_url)
+
+
+def selected_sources(config: Config, name: str | None) -> list[Any]:
+    """The sources a command works on: one by name, or all."""
+    if name is not None:
+        return [config.source(name)]
+    if not config.sources:
+        where = config.path or "the config"
+        raise ConfigError(
+            f"no [[sources]] in {where}; add one (see config.example.toml)"
+        )
+    return list(config.sources)
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    source: Annotated[
+        str | None, typer.Option("--source", "-s", help="Only this source.")
+    ] = None,
+    accept_removals: Annotated[
+        bool, typer.Option(help="Store a revision even if it drops most entries.")
+    ] = False,
+) -> None:
+    """Fetch each source's newest revision and record what changed."""
+    config = ctx.obj.config()
+    engine = open_store(config)
+    failed = 0
+    for settings in selected_sources(config, source):
+        try:
+            result = sync_source(
+                engine, config, settings, accept_removals=accept_removals
+            )
+        except TrackerError as error:
+            err.print(f"error: {escape(str(error))}")
+            failed += 1
+            continue
+        out.print(escape(summarize(result)))
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def backfill(
+    ctx: typer.Context,
+    source: Annotated[
+        str | None, typer.Option("--source", "-s", help="Only this source.")
+    ] = None,
+) -> None:
+    """Replay each source's whole git history into the event log."""
+    config = ctx.obj.config()
+    engine = open_store(config)
+    failed = 0
+    for settings in selected_sources(config, source):
+        try:
+            result = backfill_source(engine, config, settings)
+        except TrackerError as error:
+            err.print(f"error: {escape(str(error))}")
+            failed += 1
+            continue
+        out.print(escape(summarize(result, backfill=True)))
+        for reason in result.skipped:
+            err.print(f"warning: skipped a revision: {escape(reason)}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def summarize(result: SyncResult, *, backfill: bool = False) -> str:
+    """One line saying what a sync or backfill did."""
+    commit = f"commit {result.commit[:12]}" if result.commit else "no commit"
+    when = f", {result.committed_at:%Y-%m-%d}" if result.committed_at else ""
+    counts = (
+        ", ".join(f"{n} {kind}" for kind, n in sorted(result.counts.items()))
+        or "no events"
+    )
+    if backfill:
+        skipped = f", {len(result.skipped)} skipped" if result.skipped else ""
+        return (
+            f"{result.source}: replayed {result.revisions} revisions{skipped}: {counts}; "
+            f"{result.entries} entries now ({commit}{when})"
+        )
+    if result.unchanged:
+        return f"{result.source}: no new revision, {result.entries} entries ({commit}{when})"
+    if result.baseline:
+        return f"{result.source}: first sync, {result.entries} entries recorded as baseline ({commit}{when})"
+    return f"{result.source}: {counts}; {result.entries} entries ({commit}{when})"
+
+
+@app.command("list")
+def list_entries(
+    ctx: typer.Context,
+    upcoming: Annotated[
+        bool,
+        typer.Option(
+            "--upcoming", help="Changes the page lists as upcoming (default)."
+        ),
+    ] = False,
+    completed: Annotated[
+        bool, typer.Option("--completed", help="Changes the page lists as completed.")
+    ] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Upcoming and completed.")
+    ] = False,
+    within: Annotated[
+        str | None,
+        typer.Option(help="Only changes dated before now plus this, e.g. 30d."),
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", "-s", help="Only this source.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Machine-readable output.")
+    ] = False,
+) -> None:
+    """List tracked changes, soonest first."""
+    if sum([upcoming, completed, show_all]) > 1:
+        raise typer.BadParameter("choose one of --upcoming, --completed, --all")
+    statuses = (
+        None
+        if show_all
+        else [Status.COMPLETED.value]
+        if completed
+        else [Status.UPCOMING.value]
+    )
+    horizon = datetime.now(UTC) + read_duration(within, "--within") if within else None
+
+    config = ctx.obj.config()
+    if source is not None:
+        config.source(source)
+    engine = open_store(config)
+    with session_scope(engine) as session:
+        rows = records.list_entries(
+            session, sources=[source] if source else None, statuses=statuses
+        )
+    if horizon is not None:
+        rows = [
+            (row, name)
+            for row, name in rows
+            if row.due_at is not None and row.due_at <= horizon
+        ]
+    if as_json:
+        print_json([entry_json(row, name) for row, name in rows])
+        return
+    if not rows:
+        out.print("No changes match.")
+        return
+    out.print(entries_table(rows, config))
+
+
+def read_duration(text: str, option: str) -> timedelta:
+    """A duration option's value; a bad one is a usage error."""
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint=option) from None
+
+
+def zone_of(config: Config, source_name: str) -> ZoneInfo:
+    """The zone a source's dates are shown in."""
+    for settings in config.sources:
+        if settings.name == source_name:
+            return config.source_zone(settings)
+    return ZoneInfo(config.tracker.timezone)
+
+
+def entries_table(rows: Sequence[tuple[Entry, str]], config: Config) -> Table:
+    """A readable table of entries with the days left."""
+    table = Table(show_edge=False, pad_edge=False, expand=False)
+    for heading in ("ID", "Source", "Status", "Date", "When"):
+        table.add_column(heading, no_wrap=True)
+    table.add_column("Title", overflow="fold")
+    today = datetime.now(UTC)
+    for row, name in rows:
+        zone = zone_of(config, name)
+        shown = describe_date(
+            date=row.date,
+            due_at=row.due_at,
+            precision=Precision(row.precision),
+            zone=zone,
+        )
+        table.add_row(
+            str(row.id),
+            escape(name),
+            row.status,
+            escape(shown),
+            escape(days_left(row.due_at, row.date, Status(row.status), today, zone)),
+            escape(row.title),
+        )
+    return table
+
+
+def days_left(
+    due_at: datetime | None,
+    day: date | None,
+    status: Status,
+    now: datetime,
+    zone: ZoneInfo,
+) -> str:
+    """Say how far a change is: "in 5 days", "today", "overdue by 3 days"."""
+    if due_at is None or day is None:
+        return "date not fixed"
+    days = (due_at.astimezone(zone).date() - now.astimezone(zone).date()).days
+    plural = "" if abs(days) == 1 else "s"
+    if days > 0:
+        return f"in {days} day{plural}"
+    if days == 0:
+        return "today" if status is Status.UPCOMING else "done today"
+    if status is Status.UPCOMING:
+        return f"overdue by {-days} day{plural}"
+    return f"{-days} day{plural} ago"
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    entry_id: Annotated[
+        int, typer.Argument(help="The entry's ID, from 'tracker list'.")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Machine-readable output.")
+    ] = False,
+) -> None:
+    """Show one change with its details and history."""
+    config = ctx.obj.config()
+    engine = open_store(config)
+    with session_scope(engine) as session:
+        found = session.exec(
+            select(Entry, Source.name)
+            .join(Source, col(Entry.source_id) == Source.id)
+            .where(Entry.id == entry_id)
+        ).first()
+        if found is None:
+            raise TrackerError(
+                f"no entry with id {entry_id}; 'tracker list --all' shows the ids"
+            )
+        row, name = found
+        history = event_list(session, entry_id=entry_id)
+    if as_json:
+        print_json(
+            {
+                **entry_json(row, name),
+                "links": row.links,
+                "removed": row.removed,
+                "events": [event_json(e, n, c) for e, n, c in history],
+            }
+        )
+        return
+    zone = zone_of(config, name)
+    shown = describe_date(
+        date=row.date, due_at=row.due_at, precision=Precision(row.precision), zone=zone
+    )
+    out.print(f"[bold]{escape(row.title)}[/bold]")
+    out.print(
+        f"source: {escape(name)}   status: {row.status}{' (removed from the page)' if row.removed else ''}"
+    )
+    out.print(
+        f"date: {escape(shown)}   as written: {escape(row.date_text)!r}   "
+        f"{days_left(row.due_at, row.date, Status(row.status), datetime.now(UTC), zone)}"
+    )
+    for warning in row.warnings:
+        out.print(f"warning: {escape(warning)}")
+    if row.details:
+        out.print()
+        out.print(escape(row.details))
+    for link in row.links:
+        out.print(f"link: {escape(link)}")
+    if history:
+        out.print()
+        out.print(events_table(history, config))
+
+
+@app.command()
+def events(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only events of page revisions in this past span, e.g. 7d."),
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", "-s", help="Only this source.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Machine-readable output.")
+    ] = False,
+) -> None:
+    """List what changed on the pages, oldest first."""
+    after = datetime.now(UTC) - read_duration(since, "--since") if since else None
+    config = ctx.obj.config()
+    if source is not None:
+        config.source(source)
+    engine = open_store(config)
+    with session_scope(engine) as session:
+        found = event_list(session, source=source, after=after)
+    if as_json:
+        print_json([event_json(event, name, commit) for event, name, commit in found])
+        return
+    if not found:
+        out.print("No events match.")
+        return
+    out.print(events_table(found, config))
+
+
+def event_list(
+    session: Session,
+    *,
+    source: str | None = None,
+    after: datetime | None = None,
+    entry_id: int | None = None,
+) -> list[tuple[Event, str, str]]:
+    """Events with their source names and commits, oldest first."""
+    query = (
+        select(Event, Source.name, Revision.commit)
+        .join(Source, col(Event.source_id) == Source.id)
+        .join(Revision, col(Event.revision_id) == Revision.id)
+        .where(col(Event.superseded).is_(False))
+    )
+    if source is not None:
+        query = query.where(Source.name == source)
+    if after is not None:
+        query = query.where(col(Event.revision_at) >= after)
+    if entry_id is not None:
+        query = query.where(Event.entry_id == entry_id)
+    query = query.order_by(col(Event.revision_at), col(Event.id))
+    return [(event, name, commit) for event, name, commit in session.exec(query).all()]
+
+
+def events_table(found: Sequence[tuple[Event, str, str]], config: Config) -> Table:
+    """A readable table of events."""
+    table = Table(show_edge=False, pad_edge=False)
+    for heading in ("Revision", "Source", "Entry", "Event", "Change", "Title"):
+        table.add_column(heading, overflow="fold")
+    for event, name, commit in found:
+        zone = zone_of(config, name)
+        table.add_row(
+            f"{event.revision_at.astimezone(zone):%Y-%m-%d} {commit[:7]}",
+            escape(name),
+            str(event.entry_id),
+            event.kind + (" (baseline)" if event.baseline else ""),
+            escape(describe_event(event, zone)),
+            escape(event.title),
+        )
+    return table
+
+
+def describe_event(event: Event, zone: ZoneInfo) -> str:
+    """The before -> after of an event, in words."""
+
+    def when(day: date | None, due_at: datetime | None, precision: str | None) -> str:
+        return describe_date(
+            date=day,
+            due_at=due_at,
+            precision=Precision(precision or "unknown"),
+            zone=zone,
+        )
+
+    if event.kind == "rescheduled":
+        old = when(event.old_date, event.old_due_at, event.old_precision)
+        new = when(event.new_date, event.new_due_at, event.new_precision)
+        return f"{old} -> {new}"
+    if event.kind == "moved":
+        return f"{event.old_status} -> {event.new_status}"
+    if event.kind == "added":
+        return f"{event.new_status}, {when(event.new_date, event.new_due_at, event.new_precision)}"
+    if event.kind == "removed":
+        return f"was {event.old_status}, {when(event.old_date, event.old_due_at, event.old_precision)}"
+    return "text changed"
+
+
+@app.command()
+def parse(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A page on disk.", exists=True, dir_okay=False, readable=True
+        ),
+    ],
+    timezone: Annotated[
+        str, typer.Option(help="Zone for dates written without one.")
+    ] = "UTC",
+    page_format: Annotated[
+        str,
+        typer.Option(
+            "--format", help=f"auto (by extension), {', '.join(PAGE_FORMATS)}."
+        ),
+    ] = "auto",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Machine-readable output.")
+    ] = False,
+) -> None:
+    """Show the entries found in a local page, to check a new source."""
+    try:
+        check_zone(timezone)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--timezone") from None
+    if page_format not in ("auto", *PAGE_FORMATS):
+        raise typer.BadParameter(
+            f"use auto, {', '.join(PAGE_FORMATS)}", param_hint="--format"
+        )
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TrackerError(f"{file} is not UTF-8 text") from None
+
+    settings = SourceSettings(name="page", repo=".", path=file.name, timezone=timezone)
+    config = Config(sources=[settings])
+    rules = page_rules(config, settings, datetime.now(UTC))
+    page = parse_page(
+        text, page_format=detect_format(file.name, page_format), rules=rules
+    )
+    if as_json:
+        print_json([parsed_json(entry) for entry in page.entries])
+        return
+    zone = ZoneInfo(timezone)
+    table = Table(show_edge=False, pad_edge=False)
+    for heading in ("Line", "Status", "Date", "As written", "Title"):
+        table.add_column(heading, overflow="fold")
+    for entry in page.entries:
+        shown = describe_date(
+            date=entry.date, due_at=entry.due_at, precision=entry.precision, zone=zone
+        )
+        table.add_row(
+            str(entry.line or ""),
+            entry.status.value,
+            escape(shown),
+            escape(entry.date_text),
+            escape(entry.title),
+        )
+    out.print(table)
+    out.print(f"{len(page.entries)} entries")
+    for warning in [
+        *page.warnings,
+        *(f"line {e.line}: {w}" for e in page.entries for w in e.warnings),
+    ]:
+        err.print(f"warning: {escape(warning)}")
+
+
+def iso(value: datetime | date | None) -> str | None:
+    """ISO 8601; instants in UTC with a Z."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return value.isoformat()
+
+
+def entry_json(row: Entry, source: str) -> dict[str, Any]:
+    """The stable JSON form of a stored entry."""
+    return {
+        "id": row.id,
+        "source": source,
+        "status": row.status,
+        "title": row.title,
+        "date": iso(row.date),
+        "date_text": row.date_text,
+        "due_at": iso(row.due_at),
+        "precision": row.precision,
+        "details": row.details,
+    }
+
+
+def parsed_json(entry: ParsedEntry) -> dict[str, Any]:
+    """The JSON form of an entry parsed from a local page."""
+    return {
+        "line": entry.line,
+        "status": entry.status.value,
+        "title": entry.title,
+        "date": iso(entry.date),
+        "date_text": entry.date_text,
+        "due_at": iso(entry.due_at),
+        "precision": entry.precision.value,
+        "details": entry.details,
+        "links": list(entry.links),
+        "warnings": list(entry.warnings),
+    }
+
+
+def event_json(event: Event, source: str, commit: str) -> dict[str, Any]:
+    """The stable JSON form of an event."""
+    return {
+        "id": event.id,
+        "source": source,
+        "entry_id": event.entry_id,
+        "kind": event.kind,
+        "title": event.title,
+        "old_date": iso(event.old_date),
+        "new_date": iso(event.new_date),
+        "old_due_at": iso(event.old_due_at),
+        "new_due_at": iso(event.new_due_at),
+        "old_status": event.old_status,
+        "new_status": event.new_status,
+        "revision": commit,
+        "revision_at": iso(event.revision_at),
+        "detected_at": iso(event.detected_at),
+        "baseline": event.baseline,
+    }
+
+
+def print_json(value: Any) -> None:
+    """Write ``value`` as JSON on stdout."""
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def main() -> None:
+    """Run the CLI."""
+    app()
