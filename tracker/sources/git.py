@@ -8,6 +8,7 @@ without blobs, and then fetches just the blobs of the page's revisions.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -124,11 +125,17 @@ def check_repo_url(repo: str) -> str:
     """
     remote = _parse_remote(repo)
     if repo[:7].lower() == "http://":
-        log.warning(
-            "repository uses unencrypted http repo=%s; use https if the host offers it",
-            remote.display,
-        )
+        _warn_plain_http(remote.display)
     return remote.display
+
+
+# Config loading, the run and each source all check the URL: warn only once.
+@functools.cache
+def _warn_plain_http(display: str) -> None:
+    log.warning(
+        "repository uses unencrypted http repo=%s; use https if the host offers it",
+        display,
+    )
 
 
 def _parse_remote(repo: str) -> _Remote:
