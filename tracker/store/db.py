@@ -42,7 +42,14 @@ def open_engine(url: str) -> Engine:
         "",
         ":memory:",
     ):
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(
+                f"cannot open the database: cannot create folder {folder}: "
+                f"{error.strerror}; check [database] url or [tracker] data_dir"
+            ) from None
 
     engine = create_engine(url)
     if parsed.get_backend_name() == "sqlite":

@@ -1,0 +1,165 @@
+"""Matching two revisions of a page: only real changes are events."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from tracker.diff import EventKind, Known, compare
+from tracker.parsing import PageRules, parse_page
+from tracker.parsing.model import ParsedEntry, Precision, Status
+
+PIPE_PAGE = """## Upcoming
+
+| Date | Change |
+|---|---|
+| May 6, 2031 | **Retire v1 search**<br><br>Use v2 search, which pages results. |
+| June 1, 2031. 9:00am ET | **Rotate keys**<br><br>Downtime for:<br>- Webhooks<br>- Search |
+
+## Completed
+
+| Date | Change |
+|---|---|
+| Jan 5, 2030 | **Drop XML**<br><br>JSON only. |
+"""
+
+# The same page: rows re-ordered, sections swapped, an HTML table, three
+# columns, escapes, other spacing and a list written as a sentence.
+REFORMATTED_PAGE = """## Completed
+
+<table>
+<tr><th>Date</th><th>Change</th><th>Details</th></tr>
+<tr><td>January 5, 2030</td><td>Drop XML</td><td>JSON   only.</td></tr>
+</table>
+
+## Upcoming
+
+| Change | Date | Details |
+|:--|:--|:--|
+| Rotate keys | June 1, 2031 9:00 AM ET | Downtime for: Webhooks, Search |
+| Retire v1 search | 2031-05-06 | Use v2 search, which pages results. |
+"""
+
+
+def parse(text: str, rules: PageRules) -> list[ParsedEntry]:
+    return list(parse_page(text, page_format="markdown", rules=rules).entries)
+
+
+def known(entries: list[ParsedEntry]) -> list[Known]:
+    return [Known(ref, entry) for ref, entry in enumerate(entries, start=1)]
+
+
+def entry(
+    title: str, day: date | None, precision: Precision, **fields: object
+) -> ParsedEntry:
+    due_at = datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
+    values: dict[str, object] = {
+        "key": title.lower(),
+        "status": Status.UPCOMING,
+        "title": title,
+        "date_text": str(day),
+        "date": day,
+        "due_at": due_at,
+        "precision": precision,
+        **fields,
+    }
+    return ParsedEntry(**values)
+
+
+def test_reformatting_and_reordering_produce_no_event(rules: PageRules) -> None:
+    before = parse(PIPE_PAGE, rules)
+    after = parse(REFORMATTED_PAGE, rules)
+
+    comparison = compare(known(before), after)
+
+    assert comparison.changes == ()
+    assert len(comparison.matches) == 3
+
+
+def test_each_kind_of_change_is_reported_once(rules: PageRules) -> None:
+    before = parse(PIPE_PAGE, rules)
+    page = (
+        PIPE_PAGE.replace("May 6, 2031", "May 20, 2031")
+        .replace("which pages results", "which pages and sorts results")
+        .replace("| Jan 5, 2030 | **Drop XML**<br><br>JSON only. |\n", "")
+        + "| June 1, 2031 | **Strict TLS**<br><br>TLS 1.3 only. |\n"
+    )
+    page = (
+        page.replace(
+            "| June 1, 2031. 9:00am ET | **Rotate keys**<br><br>Downtime for:<br>- Webhooks<br>- Search |\n",
+            "",
+        )
+        + "| June 1, 2031. 9:00am ET | **Rotate keys**<br><br>Downtime for:<br>- Webhooks<br>- Search |\n"
+    )
+
+    changes = compare(known(before), parse(page, rules)).changes
+
+    assert sorted((c.kind.value, (c.new or c.old).title) for c in changes) == [
+        ("added", "Strict TLS"),
+        ("edited", "Retire v1 search"),
+        ("moved", "Rotate keys"),
+        ("removed", "Drop XML"),
+        ("rescheduled", "Retire v1 search"),
+    ]
+    slipped = next(c for c in changes if c.kind is EventKind.RESCHEDULED)
+    assert (slipped.old.date, slipped.new.date) == (date(2031, 5, 6), date(2031, 5, 20))
+
+
+def test_reworded_title_is_an_edit_not_a_removal_and_an_addition() -> None:
+    old = entry("Deprecation of the Focus model", date(2031, 2, 1), Precision.DAY)
+    new = entry("Deprecation of the Focus models", date(2031, 2, 1), Precision.DAY)
+
+    comparison = compare([Known(7, old)], [new])
+
+    assert [(c.kind, c.ref) for c in comparison.changes] == [(EventKind.EDITED, 7)]
+
+
+def test_different_changes_with_similar_words_are_not_matched() -> None:
+    old = entry("Deprecation of Face object from API", date(2031, 2, 1), Precision.DAY)
+    new = entry("Stop returning Face object from API", date(2031, 4, 1), Precision.DAY)
+
+    kinds = sorted(c.kind.value for c in compare([Known(1, old)], [new]).changes)
+
+    assert kinds == ["added", "removed"]
+
+
+def test_a_time_added_on_the_same_day_is_no_reschedule() -> None:
+    old = entry("Rotate keys", date(2031, 2, 3), Precision.DAY)
+    new = entry("Rotate keys", date(2031, 2, 3), Precision.MINUTE)
+    new = ParsedEntry(
+        **{**new.__dict__, "due_at": datetime(2031, 2, 3, 14, 0, tzinfo=UTC)}
+    )
+
+    assert compare([Known(1, old)], [new]).changes == ()
+
+
+def test_a_vague_date_made_exact_is_a_reschedule() -> None:
+    old = entry("Rename fields", date(2032, 1, 1), Precision.MONTH)
+    new = entry("Rename fields", date(2032, 1, 20), Precision.DAY)
+
+    kinds = [c.kind for c in compare([Known(1, old)], [new]).changes]
+
+    assert kinds == [EventKind.RESCHEDULED]
+
+
+def test_a_date_that_becomes_undated_is_a_reschedule() -> None:
+    old = entry("Rename fields", date(2032, 1, 20), Precision.DAY)
+    new = entry("Rename fields", None, Precision.UNKNOWN)
+
+    kinds = [c.kind for c in compare([Known(1, old)], [new]).changes]
+
+    assert kinds == [EventKind.RESCHEDULED]
+
+
+def test_a_changed_instant_on_the_same_day_is_a_reschedule() -> None:
+    first = datetime(2031, 2, 3, 14, 0, tzinfo=UTC)
+    old = ParsedEntry(
+        **{
+            **entry("Downtime", date(2031, 2, 3), Precision.MINUTE).__dict__,
+            "due_at": first,
+        }
+    )
+    new = ParsedEntry(**{**old.__dict__, "due_at": first.replace(hour=18)})
+
+    kinds = [c.kind for c in compare([Known(1, old)], [new]).changes]
+
+    assert kinds == [EventKind.RESCHEDULED]
