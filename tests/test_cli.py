@@ -230,7 +230,7 @@ def test_mass_removal_is_refused_unless_accepted(vendor: Path, tmp_path: Path) -
 def test_missing_path_is_an_error_naming_it(vendor: Path, tmp_path: Path) -> None:
     config = source_config(tmp_path, vendor, path="docs/nowhere.md")
 
-    code, out, err = invoke(config, "sync")
+    code, _out, err = invoke(config, "sync")
 
     assert code == 1
     assert err.count("\n") == 1
@@ -291,7 +291,7 @@ def test_bad_config_is_one_line_naming_file_and_key(
 
 
 def test_parse_shows_a_local_page(tmp_path: Path) -> None:
-    code, out, err = invoke(
+    code, out, _err = invoke(
         tmp_path / "unused.toml",
         "parse",
         str(PAGE),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass, field
-import datetime as dt
 
 
 class Status(enum.StrEnum):
