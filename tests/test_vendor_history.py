@@ -187,6 +187,15 @@ def run(config: Path, *args: str) -> str:
     return result.output
 
 
+@pytest.fixture
+def whole_history(upstream: tuple[Path, list[str]], tmp_path: Path) -> Path:
+    """A config tracking a remote that holds the whole history at its tip."""
+    clone, commits = upstream
+    remote = make_remote(tmp_path)
+    git("-C", clone, "push", "--quiet", remote, f"{commits[-1]}:refs/heads/master")
+    return write_config(tmp_path, remote, "product-updates/upcoming-api-changes.md")
+
+
 def events_by_revision(config: Path) -> dict[str, list[tuple[str, str]]]:
     """The stored events grouped by the commit they were found in."""
     grouped: dict[str, list[tuple[str, str]]] = {}
@@ -195,6 +204,12 @@ def events_by_revision(config: Path) -> dict[str, list[tuple[str, str]]]:
             (event["kind"], event["title"])
         )
     return grouped
+
+
+def ids_by_title(config: Path) -> dict[str, int]:
+    """Every listed entry's id, by title."""
+    listed = json.loads(run(config, "list", "--all", "--json"))
+    return {entry["title"]: entry["id"] for entry in listed}
 
 
 def test_sync_after_each_commit_reports_exactly_the_real_changes(
@@ -221,12 +236,9 @@ def test_sync_after_each_commit_reports_exactly_the_real_changes(
 
 
 def test_backfill_replays_the_same_events(
-    upstream: tuple[Path, list[str]], tmp_path: Path
+    upstream: tuple[Path, list[str]], whole_history: Path
 ) -> None:
-    clone, commits = upstream
-    remote = make_remote(tmp_path)
-    git("-C", clone, "push", "--quiet", remote, f"{commits[-1]}:refs/heads/master")
-    config = write_config(tmp_path, remote, "product-updates/upcoming-api-changes.md")
+    commits, config = upstream[1], whole_history
 
     summary = run(config, "backfill")
     grouped = events_by_revision(config)
@@ -239,17 +251,11 @@ def test_backfill_replays_the_same_events(
 
 
 def test_backfill_after_a_first_sync_explains_its_baseline(
-    upstream: tuple[Path, list[str]], tmp_path: Path
+    upstream: tuple[Path, list[str]], whole_history: Path
 ) -> None:
-    clone, commits = upstream
-    remote = make_remote(tmp_path)
-    git("-C", clone, "push", "--quiet", remote, f"{commits[-1]}:refs/heads/master")
-    config = write_config(tmp_path, remote, "product-updates/upcoming-api-changes.md")
+    commits, config = upstream[1], whole_history
     run(config, "sync")
-    ids_before = {
-        entry["title"]: entry["id"]
-        for entry in json.loads(run(config, "list", "--all", "--json"))
-    }
+    ids_before = ids_by_title(config)
 
     run(config, "backfill")
     first_pass = events_by_revision(config)
@@ -260,20 +266,11 @@ def test_backfill_after_a_first_sync_explains_its_baseline(
         assert Counter(first_pass.get(commit, [])) == Counter(EXPECTED[index - 1]), (
             f"revision {index}"
         )
-    ids_after = {
-        entry["title"]: entry["id"]
-        for entry in json.loads(run(config, "list", "--all", "--json"))
-    }
-    assert ids_after == ids_before
+    assert ids_by_title(config) == ids_before
 
 
-def test_last_revision_lists_one_overdue_upcoming_change(
-    upstream: tuple[Path, list[str]], tmp_path: Path
-) -> None:
-    clone, commits = upstream
-    remote = make_remote(tmp_path)
-    git("-C", clone, "push", "--quiet", remote, f"{commits[-1]}:refs/heads/master")
-    config = write_config(tmp_path, remote, "product-updates/upcoming-api-changes.md")
+def test_last_revision_lists_one_overdue_upcoming_change(whole_history: Path) -> None:
+    config = whole_history
     run(config, "sync")
 
     listed = json.loads(run(config, "list", "--upcoming", "--json"))

@@ -67,6 +67,12 @@ app = typer.Typer(
 )
 
 
+SourceOption = Annotated[
+    str | None, typer.Option("--source", "-s", help="Only this source.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
 @dataclass
 class Context:
     """What the global options chose, for the commands."""
@@ -145,9 +151,7 @@ def selected_sources(config: Config, name: str | None) -> list[Any]:
 @app.command()
 def sync(
     ctx: typer.Context,
-    source: Annotated[
-        str | None, typer.Option("--source", "-s", help="Only this source.")
-    ] = None,
+    source: SourceOption = None,
     accept_removals: Annotated[
         bool, typer.Option(help="Store a revision even if it drops most entries.")
     ] = False,
@@ -173,9 +177,7 @@ def sync(
 @app.command()
 def backfill(
     ctx: typer.Context,
-    source: Annotated[
-        str | None, typer.Option("--source", "-s", help="Only this source.")
-    ] = None,
+    source: SourceOption = None,
 ) -> None:
     """Replay each source's whole git history into the event log."""
     config = ctx.obj.config()
@@ -235,12 +237,8 @@ def list_entries(
         str | None,
         typer.Option(help="Only changes dated before now plus this, e.g. 30d."),
     ] = None,
-    source: Annotated[
-        str | None, typer.Option("--source", "-s", help="Only this source.")
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Machine-readable output.")
-    ] = False,
+    source: SourceOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """List tracked changes, soonest first."""
     if sum([upcoming, completed, show_all]) > 1:
@@ -346,9 +344,7 @@ def show(
     entry_id: Annotated[
         int, typer.Argument(help="The entry's ID, from 'tracker list'.")
     ],
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Machine-readable output.")
-    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Show one change with its details and history."""
     config = ctx.obj.config()
@@ -406,12 +402,8 @@ def events(
         str | None,
         typer.Option(help="Only events of page revisions in this past span, e.g. 7d."),
     ] = None,
-    source: Annotated[
-        str | None, typer.Option("--source", "-s", help="Only this source.")
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Machine-readable output.")
-    ] = False,
+    source: SourceOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """List what changed on the pages, oldest first."""
     after = datetime.now(UTC) - read_duration(since, "--since") if since else None
@@ -513,9 +505,7 @@ def parse(
             "--format", help=f"auto (by extension), {', '.join(PAGE_FORMATS)}."
         ),
     ] = "auto",
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Machine-readable output.")
-    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Show the entries found in a local page, to check a new source."""
     try:
