@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tracker.config import DEFAULT_COMPLETED_HEADINGS, DEFAULT_UPCOMING_HEADINGS
 from tracker.parsing import PageRules
 
 DATA = Path(__file__).parent / "data"
@@ -26,13 +24,8 @@ def make_rules(
     zone: str = "America/New_York", reference: datetime | None = None
 ) -> PageRules:
     """Rules with the default heading patterns."""
-    return PageRules(
-        zone=ZoneInfo(zone),
-        reference=reference or datetime(2030, 6, 1, tzinfo=UTC),
-        upcoming_headings=tuple(re.compile(p, re.I) for p in DEFAULT_UPCOMING_HEADINGS),
-        completed_headings=tuple(
-            re.compile(p, re.I) for p in DEFAULT_COMPLETED_HEADINGS
-        ),
+    return PageRules.build(
+        ZoneInfo(zone), reference or datetime(2030, 6, 1, tzinfo=UTC)
     )
 
 

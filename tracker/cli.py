@@ -22,7 +22,6 @@ from sqlmodel import Session, col, select
 from tracker import __version__
 from tracker.config import (
     Config,
-    SourceSettings,
     check_zone,
     load_config,
     parse_duration,
@@ -30,13 +29,13 @@ from tracker.config import (
 from tracker.errors import ConfigError, TrackerError
 from tracker.logsetup import FORMATS, LEVELS, configure_logging
 from tracker.parsing import FORMATS as PAGE_FORMATS
-from tracker.parsing import detect_format, parse_page
+from tracker.parsing import PageRules, detect_format, parse_page
 from tracker.parsing.dates import describe_date
 from tracker.parsing.model import ParsedEntry, Precision, Status
 from tracker.store import records
 from tracker.store.db import open_engine, session_scope
 from tracker.store.models import Entry, Event, Revision, Source
-from tracker.sync import SyncResult, backfill_source, page_rules, sync_source
+from tracker.sync import SyncResult, backfill_source, sync_source
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -521,9 +520,7 @@ def parse(
     except UnicodeDecodeError:
         raise TrackerError(f"{file} is not UTF-8 text") from None
 
-    settings = SourceSettings(name="page", repo=".", path=file.name, timezone=timezone)
-    config = Config(sources=[settings])
-    rules = page_rules(config, settings, datetime.now(UTC))
+    rules = PageRules.build(ZoneInfo(timezone), datetime.now(UTC))
     page = parse_page(
         text, page_format=detect_format(file.name, page_format), rules=rules
     )

@@ -30,12 +30,10 @@ from pydantic import (
 )
 
 from tracker.errors import ConfigError
+from tracker.parsing import DEFAULT_COMPLETED_HEADINGS, DEFAULT_UPCOMING_HEADINGS
 
 CONFIG_ENV = "TRACKER_CONFIG"
 DEFAULT_CONFIG_NAME = "tracker.toml"
-
-DEFAULT_UPCOMING_HEADINGS = (r"upcoming", r"planned", r"scheduled", r"future")
-DEFAULT_COMPLETED_HEADINGS = (r"completed", r"past", r"done", r"released", r"previous")
 
 
 def check_zone(name: str) -> str:

@@ -8,7 +8,6 @@ change was announced and every time it slipped.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -67,15 +66,11 @@ def page_rules(
     config: Config, settings: SourceSettings, reference: datetime
 ) -> PageRules:
     """How to read a source's page as of ``reference``."""
-    return PageRules(
-        zone=config.source_zone(settings),
-        reference=reference,
-        upcoming_headings=tuple(
-            re.compile(p, re.I) for p in settings.upcoming_headings
-        ),
-        completed_headings=tuple(
-            re.compile(p, re.I) for p in settings.completed_headings
-        ),
+    return PageRules.build(
+        config.source_zone(settings),
+        reference,
+        upcoming=settings.upcoming_headings,
+        completed=settings.completed_headings,
     )
 
 

@@ -10,9 +10,21 @@ from bs4 import BeautifulSoup
 from tracker.errors import ParseError
 from tracker.parsing.markdown import parse_markdown
 from tracker.parsing.model import ParsedPage
-from tracker.parsing.tables import PageRules, extract_entries
+from tracker.parsing.tables import (
+    DEFAULT_COMPLETED_HEADINGS,
+    DEFAULT_UPCOMING_HEADINGS,
+    PageRules,
+    extract_entries,
+)
 
-__all__ = ["FORMATS", "PageRules", "detect_format", "parse_page"]
+__all__ = [
+    "DEFAULT_COMPLETED_HEADINGS",
+    "DEFAULT_UPCOMING_HEADINGS",
+    "FORMATS",
+    "PageRules",
+    "detect_format",
+    "parse_page",
+]
 
 FORMATS = ("markdown", "html")
 EXTENSIONS = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -39,6 +39,8 @@ DETAILS_HEADER = re.compile(
 )
 # A row title longer than this is a paragraph, not a title: keep its start.
 TITLE_LIMIT = 200
+DEFAULT_UPCOMING_HEADINGS = ("upcoming", "planned", "scheduled", "future")
+DEFAULT_COMPLETED_HEADINGS = ("completed", "past", "done", "released", "previous")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,22 @@ class PageRules:
     reference: datetime
     upcoming_headings: tuple[re.Pattern[str], ...]
     completed_headings: tuple[re.Pattern[str], ...]
+
+    @classmethod
+    def build(
+        cls,
+        zone: ZoneInfo,
+        reference: datetime,
+        upcoming: Sequence[str] = DEFAULT_UPCOMING_HEADINGS,
+        completed: Sequence[str] = DEFAULT_COMPLETED_HEADINGS,
+    ) -> PageRules:
+        """Rules from heading patterns (case-insensitive regular expressions)."""
+        return cls(
+            zone=zone,
+            reference=reference,
+            upcoming_headings=tuple(re.compile(p, re.IGNORECASE) for p in upcoming),
+            completed_headings=tuple(re.compile(p, re.IGNORECASE) for p in completed),
+        )
 
 
 @dataclass(frozen=True)
