@@ -110,3 +110,18 @@ def test_reformatted_page_keeps_keys_and_words(rules: PageRules) -> None:
 
     assert first.key == second.key == "drop delete_all"
     assert (first.date, first.details) == (second.date, second.details)
+
+
+def test_terminal_escapes_and_scripts_in_page_text_are_dropped(
+    rules: PageRules,
+) -> None:
+    page = (
+        "## Upcoming\n\n| Date | Change |\n|--|--|\n"
+        "| 2031-01-01 | **Evil \x1b[31mred\x1b[0m\x07 <script>alert(1)</script>title**"
+        " more\x1b]0;owned\x07 text |\n"
+    )
+
+    entry = parse_page(page, page_format="markdown", rules=rules).entries[0]
+
+    assert entry.title == "Evil [31mred[0m title"
+    assert entry.details == "more]0;owned text"

@@ -40,6 +40,9 @@ BLOCK_TAGS = frozenset(
 SKIPPED_TAGS = frozenset({"script", "style", "template"})
 WORD = re.compile(r"\w+")
 URL = re.compile(r"\b(?:https?|ftp)://\S+|\bmailto:\S+", re.I)
+# Page text is untrusted: terminal escapes and other control characters
+# never belong in a title or details, and could repaint a user's terminal.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 
 
@@ -61,7 +64,7 @@ def collect_text(element: PageElement, parts: list[str]) -> None:
     if isinstance(element, Comment):
         return
     if isinstance(element, NavigableString):
-        parts.append(str(element).replace("\n", " "))
+        parts.append(CONTROL.sub("", str(element)).replace("\n", " "))
         return
     if not isinstance(element, Tag) or element.name in SKIPPED_TAGS:
         return
@@ -69,7 +72,7 @@ def collect_text(element: PageElement, parts: list[str]) -> None:
         parts.append("\n")
         return
     if element.name == "pre":
-        parts.append("\n" + element.get_text() + "\n")
+        parts.append("\n" + CONTROL.sub("", element.get_text()) + "\n")
         return
     is_block = element.name in BLOCK_TAGS
     if is_block:
