@@ -193,6 +193,8 @@ def whole_history(upstream: tuple[Path, list[str]], tmp_path: Path) -> Path:
     clone, commits = upstream
     remote = make_remote(tmp_path)
     git("-C", clone, "push", "--quiet", remote, f"{commits[-1]}:refs/heads/master")
+    # Packed with a reachability bitmap, as hosted repositories are.
+    git("-C", remote, "repack", "--quiet", "-a", "-d", "--write-bitmap-index")
     return write_config(tmp_path, remote, "product-updates/upcoming-api-changes.md")
 
 

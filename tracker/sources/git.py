@@ -414,9 +414,15 @@ class GitSource:
         request = "".join(f"{blob}\n" for blob in dict.fromkeys(blobs)).encode()
         if self._remote.kind != "bundle":
             # Objects already present are skipped by git without a round trip.
+            # No negotiation: a server with a reachability bitmap would take
+            # our commits as proof that we hold their blobs and send nothing
+            # (git's own lazy fetch of missing objects does the same).
             options = ["--quiet", "--no-tags", "--no-write-fetch-head", "--stdin"]
             options += ["--recurse-submodules=no", "--filter=blob:none"]
-            self._transfer(["fetch", *options, "origin"], stdin=request)
+            self._transfer(
+                ["-c", "fetch.negotiationAlgorithm=noop", "fetch", *options, "origin"],
+                stdin=request,
+            )
 
         found = _parse_batch(
             self._git("cat-file", "--batch", stdin=request, network=True)
