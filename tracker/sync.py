@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from tracker.config import Config, SourceSettings
-from tracker.diff import Comparison
+from tracker.diff import Comparison, EventKind
 from tracker.errors import ParseError, SourceError
 from tracker.parsing import PageRules, detect_format, parse_page
 from tracker.parsing.model import ParsedPage
@@ -30,6 +30,8 @@ from tracker.store.models import Entry, Event, Revision, Source
 
 log = logging.getLogger(__name__)
 
+# Events that give an entry a date it did not have before.
+DATED_KINDS = frozenset({EventKind.ADDED, EventKind.RESCHEDULED})
 # Below this many stored entries, losing most of them is not suspicious.
 MASS_REMOVAL_FLOOR = 3
 
@@ -204,6 +206,7 @@ def store_revision(
     if not accept_removals:
         check_removals(settings, page, replay, comparison)
     step = replay.apply(comparison)
+    warn_about_dates(settings, page, step)
     revision = records.get_or_create_revision(
         session, source, page, len(parsed.entries)
     )
@@ -219,6 +222,22 @@ def store_revision(
         len(e.warnings) for e in parsed.entries
     )
     result.counts.update(event.kind for event in events)
+
+
+def warn_about_dates(settings: SourceSettings, page: PageRevision, step: Step) -> None:
+    """Log the date warnings of entries whose date this revision set."""
+    for event in step.events:
+        entry = event.change.new
+        if event.change.kind in DATED_KINDS and entry is not None:
+            for warning in entry.warnings:
+                log.warning(
+                    "date warning source=%s commit=%s line=%s title=%r warning=%s",
+                    settings.name,
+                    page.commit[:12],
+                    entry.line,
+                    entry.title,
+                    warning,
+                )
 
 
 def resolve_stored(session: Session, ref: int) -> Entry | None:
@@ -309,7 +328,9 @@ def replay_revision(
         )
         result.skipped.append(str(error))
         return None
-    return page, replay.apply(comparison), len(parsed.entries)
+    step = replay.apply(comparison)
+    warn_about_dates(settings, page, step)
+    return page, step, len(parsed.entries)
 
 
 def save_history(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-from bs4 import BeautifulSoup
-
 from tracker.errors import ParseError
 from tracker.parsing.markdown import parse_markdown
 from tracker.parsing.model import ParsedPage
@@ -16,6 +14,7 @@ from tracker.parsing.tables import (
     PageRules,
     extract_entries,
 )
+from tracker.parsing.text import make_soup
 
 __all__ = [
     "DEFAULT_COMPLETED_HEADINGS",
@@ -64,7 +63,7 @@ def parse_page(text: str, *, page_format: str, rules: PageRules) -> ParsedPage:
     if page_format == "markdown":
         soup = parse_markdown(text)
     elif page_format == "html":
-        soup = BeautifulSoup(text, "html.parser")
+        soup = make_soup(text)
     else:
         raise ParseError(
             f"unknown page format {page_format!r}; use one of {', '.join(FORMATS)}"

@@ -19,6 +19,8 @@ from markdown_it.utils import EnvType, OptionsDict
 from mdit_py_plugins.container import container_plugin
 from mdit_py_plugins.front_matter import front_matter_plugin
 
+from tracker.parsing.text import make_soup
+
 LINE_ATTRIBUTE = "data-line"
 ANY_CONTAINER = "admonition"
 
@@ -55,7 +57,7 @@ def parse_markdown(text: str) -> BeautifulSoup:
         if token.map and token.nesting == 1:
             token.attrSet(LINE_ATTRIBUTE, str(token.map[0] + 1))
     html = RENDERER.renderer.render(tokens, RENDERER.options, {})
-    soup = BeautifulSoup(html, "html.parser")
+    soup = make_soup(html)
     attach_spilled_rows(soup, text.splitlines())
     return soup
 

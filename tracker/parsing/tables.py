@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from bs4 import BeautifulSoup, Tag
 from bs4.element import Comment
-from markdownify import markdownify
+from markdownify import MarkdownConverter
 
 from tracker.errors import ParseError
 from tracker.parsing.dates import parse_date
@@ -39,6 +39,7 @@ DETAILS_HEADER = re.compile(
 )
 # A row title longer than this is a paragraph, not a title: keep its start.
 TITLE_LIMIT = 200
+MARKDOWN = MarkdownConverter(heading_style="ATX", bullets="-")
 DEFAULT_UPCOMING_HEADINGS = ("upcoming", "planned", "scheduled", "future")
 DEFAULT_COMPLETED_HEADINGS = ("completed", "past", "done", "released", "previous")
 
@@ -279,7 +280,7 @@ def read_row(
 
     when = parse_date(date_text, zone=rules.zone, reference=rules.reference)
     for warning in when.warnings:
-        log.warning("date warning line=%d text=%r warning=%s", line, date_text, warning)
+        log.debug("date warning line=%d text=%r warning=%s", line, date_text, warning)
     return ParsedEntry(
         key=normalize_title(title) or f"line {line}",
         status=status or status_from_date(when, rules),
@@ -375,8 +376,13 @@ def to_markdown(details: Tag | None) -> str:
     """The details as markdown, whatever format the page was written in."""
     if details is None:
         return ""
-    inner = "".join(str(child) for child in details.children)
-    return str(markdownify(inner, heading_style="ATX", bullets="-")).strip()
+    # Converted as a block: as a table cell, markdownify would add pipes and
+    # fold line breaks.
+    name, details.name = details.name, "div"
+    try:
+        return str(MARKDOWN.convert_soup(details)).strip()
+    finally:
+        details.name = name
 
 
 def collect_links(*cells: Tag | None) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bs4 import Tag
+from bs4 import BeautifulSoup, Tag
 from bs4.element import Comment, NavigableString, PageElement
 
 BLOCK_TAGS = frozenset(
@@ -44,6 +44,23 @@ URL = re.compile(r"\b(?:https?|ftp)://\S+|\bmailto:\S+", re.I)
 # never belong in a title or details, and could repaint a user's terminal.
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+
+
+# Void elements written without a closing slash ("<br>").
+OPEN_VOID_TAG = re.compile(
+    r"<(area|base|br|col|embed|hr|img|input|link|meta|source|track|wbr)(\s[^<>]*?)?\s*/?>",
+    re.IGNORECASE,
+)
+
+
+def make_soup(html: str) -> BeautifulSoup:
+    """Parse HTML into a tree whose elements know their source lines.
+
+    Void elements are first written self-closing: for each "<br>" without a
+    slash, BeautifulSoup's html.parser builder remembers the tag in a list
+    that every later end tag searches, which made large pages quadratic.
+    """
+    return BeautifulSoup(OPEN_VOID_TAG.sub(r"<\1\2/>", html), "html.parser")
 
 
 def html_to_text(element: PageElement) -> str:
