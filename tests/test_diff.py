@@ -163,3 +163,33 @@ def test_a_changed_instant_on_the_same_day_is_a_reschedule() -> None:
     kinds = [c.kind for c in compare([Known(1, old)], [new]).changes]
 
     assert kinds == [EventKind.RESCHEDULED]
+
+
+MONTHLY = """## Upcoming
+
+| Date | Change |
+|---|---|
+| June 1, 2031 | **Scheduled Database Downtime**<br><br>Up to an hour. |
+| July 1, 2031 | **Scheduled Database Downtime**<br><br>Up to an hour. |
+| August 1, 2031 | **Scheduled Database Downtime**<br><br>Up to an hour. |
+| May 6, 2031 | **Retire v1 search**<br><br>Use v2. |
+
+## Completed
+
+| Date | Change |
+|---|---|
+"""
+
+
+def test_rows_with_the_same_title_are_told_apart_by_date(rules: PageRules) -> None:
+    before = parse(MONTHLY, rules)
+    lines = MONTHLY.splitlines()
+    reordered = "\n".join(
+        [*lines[:4], lines[6], lines[7], lines[4], lines[5], *lines[8:]]
+    )
+    june = lines[4]
+    moved = "\n".join([*lines[:4], *lines[5:8], *lines[8:], june]) + "\n"
+
+    assert compare(known(before), parse(reordered, rules)).changes == ()
+    changes = compare(known(before), parse(moved, rules)).changes
+    assert [(c.kind, c.ref) for c in changes] == [(EventKind.MOVED, 1)]

@@ -8,7 +8,8 @@ or switching between pipe and HTML tables produce no event.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
@@ -81,45 +82,66 @@ def match_entries(
     old: Sequence[Known], new: Sequence[ParsedEntry]
 ) -> tuple[list[tuple[Known, ParsedEntry]], list[ParsedEntry], list[Known]]:
     """Pair old and new entries: same key first, then similar titles."""
-    by_key = {known.entry.key: known for known in old}
-    matches: list[tuple[Known, ParsedEntry]] = []
-    unmatched_new: list[ParsedEntry] = []
+    old_by_key: dict[str, list[Known]] = defaultdict(list)
+    for known in old:
+        old_by_key[known.entry.key].append(known)
+    new_by_key: dict[str, list[ParsedEntry]] = defaultdict(list)
     for entry in new:
-        known = by_key.pop(entry.key, None)
-        if known is None:
-            unmatched_new.append(entry)
-        else:
-            matches.append((known, entry))
+        new_by_key[entry.key].append(entry)
 
-    fuzzy = match_fuzzy(list(by_key.values()), unmatched_new)
-    matched_refs = {known.ref for known, _ in fuzzy}
-    matched_new = {id(entry) for _, entry in fuzzy}
+    matches: list[tuple[Known, ParsedEntry]] = []
+    for key, entries in new_by_key.items():
+        matches.extend(pair_greedily(old_by_key.get(key, []), entries, same_key_score))
+    paired_refs = {known.ref for known, _ in matches}
+    paired_new = {id(entry) for _, entry in matches}
+    unmatched_old = [known for known in old if known.ref not in paired_refs]
+    unmatched_new = [entry for entry in new if id(entry) not in paired_new]
+
+    fuzzy = pair_greedily(unmatched_old, unmatched_new, similarity)
     matches.extend(fuzzy)
-    added = [entry for entry in unmatched_new if id(entry) not in matched_new]
-    removed = [known for known in by_key.values() if known.ref not in matched_refs]
+    paired_refs |= {known.ref for known, _ in fuzzy}
+    paired_new |= {id(entry) for _, entry in fuzzy}
+    added = [entry for entry in new if id(entry) not in paired_new]
+    removed = [known for known in old if known.ref not in paired_refs]
     return matches, added, removed
 
 
-def match_fuzzy(
-    old: list[Known], new: list[ParsedEntry]
+def pair_greedily(
+    old: Sequence[Known],
+    new: Sequence[ParsedEntry],
+    score: Callable[[ParsedEntry, ParsedEntry], float | None],
 ) -> list[tuple[Known, ParsedEntry]]:
-    """Pair re-worded entries, most similar first, each at most once."""
+    """Pair entries, best score first, each at most once; None never pairs."""
     candidates: list[tuple[float, int, int]] = []
     for i, known in enumerate(old):
         for j, entry in enumerate(new):
-            score = similarity(known.entry, entry)
-            if score is not None:
-                candidates.append((score, i, j))
+            value = score(known.entry, entry)
+            if value is not None:
+                # Ties go to page order, so identical rows pair in order.
+                candidates.append((-value, i, j))
 
     pairs: list[tuple[Known, ParsedEntry]] = []
     used_old: set[int] = set()
     used_new: set[int] = set()
-    for _, i, j in sorted(candidates, reverse=True):
+    for _, i, j in sorted(candidates):
         if i not in used_old and j not in used_new:
             used_old.add(i)
             used_new.add(j)
             pairs.append((old[i], new[j]))
     return pairs
+
+
+def same_key_score(old: ParsedEntry, new: ParsedEntry) -> float:
+    """How alike two entries with the same title are.
+
+    Pages repeat titles ("Scheduled downtime" every month); such rows are
+    told apart by date, then section, then text, so re-ordering them pairs
+    each with itself.
+    """
+    same_date = old.date == new.date and old.due_at == new.due_at
+    same_status = old.status == new.status
+    details = fuzz.ratio(" ".join(words(old.details)), " ".join(words(new.details)))
+    return 1000.0 * same_date + 100.0 * same_status + details / 100.0
 
 
 def similarity(old: ParsedEntry, new: ParsedEntry) -> float | None:

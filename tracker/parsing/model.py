@@ -50,8 +50,9 @@ class ParsedDate:
 class ParsedEntry:
     """One dated change found on a page.
 
-    ``key`` identifies the change across revisions (the normalised title, or
-    row key and column for multi-date rows); it is unique within a page.
+    ``key`` identifies the change across revisions: the normalised title.
+    Rows with the same title share a key; the diff tells them apart by date,
+    section and text.
     """
 
     key: str

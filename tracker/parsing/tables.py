@@ -121,9 +121,7 @@ def extract_entries(soup: BeautifulSoup, rules: PageRules) -> ParsedPage:
 
     if found.tables_read == 0:
         raise ParseError(describe_unreadable(found), line=found.first_table_line)
-    return ParsedPage(
-        entries=tuple(unique_keys(found.entries)), warnings=tuple(found.warnings)
-    )
+    return ParsedPage(entries=tuple(found.entries), warnings=tuple(found.warnings))
 
 
 def walk(soup: BeautifulSoup) -> Iterator[Tag | Comment]:
@@ -145,11 +143,17 @@ def element_line(element: Tag, fallback: int) -> int:
 
 
 def describe_unreadable(found: Extraction) -> str:
-    """Say why no table could be read."""
+    """Say why no table could be read, and what to check."""
     if found.tables_seen == 0:
-        return "no table of dated changes found"
+        return (
+            "no table of dated changes found; the tracker reads tables with a "
+            "date column (check the path and the format)"
+        )
     reasons = "; ".join(found.warnings[:3])
-    return f"no table with a date column found ({reasons})"
+    return (
+        f"no table with a date column found ({reasons}); name the column "
+        "'Date' or 'When', or check the path"
+    )
 
 
 def read_table(
@@ -396,15 +400,3 @@ def collect_links(*cells: Tag | None) -> tuple[str, ...]:
             if href not in links:
                 links.append(href)
     return tuple(links)
-
-
-def unique_keys(entries: list[ParsedEntry]) -> Iterator[ParsedEntry]:
-    """Make keys unique: a repeated title gets " #2", " #3" in page order."""
-    seen: dict[str, int] = {}
-    for entry in entries:
-        count = seen.get(entry.key, 0) + 1
-        seen[entry.key] = count
-        if count == 1:
-            yield entry
-        else:
-            yield ParsedEntry(**{**entry.__dict__, "key": f"{entry.key} #{count}"})
