@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from tracker.config import Config, SourceSettings
-from tracker.diff import Comparison, EventKind
+from tracker.diff import Comparison, EventKind, Known, match_entries
 from tracker.errors import ParseError, SourceError
 from tracker.parsing import PageRules, detect_format, parse_page
 from tracker.parsing.model import ParsedPage
@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 # Events that give an entry a date it did not have before.
 DATED_KINDS = frozenset({EventKind.ADDED, EventKind.RESCHEDULED})
-# Below this many stored entries, losing most of them is not suspicious.
+# Below this many stored entries, losing most (but not all) of them is not
+# suspicious.
 MASS_REMOVAL_FLOOR = 3
 
 
@@ -79,8 +80,12 @@ def page_rules(
 def read_page(
     config: Config, settings: SourceSettings, page: PageRevision
 ) -> ParsedPage:
-    """Parse one revision; a ParseError names the source, revision and line."""
-    rules = page_rules(config, settings, page.committed_at)
+    """Parse one revision; a ParseError names the source, revision and line.
+
+    The page is read as of its commit time, but never as of a time after now:
+    commit times are whatever the committer's clock or hand said.
+    """
+    rules = page_rules(config, settings, min(page.committed_at, datetime.now(UTC)))
     try:
         return parse_page(
             page.text,
@@ -106,7 +111,11 @@ def check_removals(
     """
     before = len(replay.current)
     lost = len(comparison.removed)
-    if before >= MASS_REMOVAL_FLOOR and lost > before * settings.max_removed_fraction:
+    emptied = before > 0 and lost == before
+    most = (
+        before >= MASS_REMOVAL_FLOOR and lost > before * settings.max_removed_fraction
+    )
+    if emptied or most:
         raise SourceError(
             f"{settings.name}: commit {page.commit[:12]} would remove {lost} of {before} "
             f"entries; nothing was stored. If the page really dropped them, run "
@@ -279,6 +288,8 @@ def backfill_source(
             )
         raise named from None
 
+    with session_scope(engine) as session:
+        check_history_covers_store(session, ensure_source(session, settings), history)
     replay = Replay()
     steps: list[tuple[PageRevision, Step, int]] = []
     for page in history:
@@ -305,6 +316,37 @@ def backfill_source(
         or "events=0",
     )
     return result
+
+
+def check_history_covers_store(
+    session: Session, source: Source, history: list[PageRevision]
+) -> None:
+    """Refuse a backfill whose history starts after revisions already stored.
+
+    That happens when the page was deleted and later added again: git links
+    the new page to nothing before it, and replaying from there would
+    contradict the events already stored.
+    """
+    if not history:
+        return
+    commits = {page.commit for page in history}
+    query = (
+        select(Revision)
+        .where(Revision.source_id == source.id)
+        .order_by(col(Revision.committed_at))
+    )
+    for revision in session.exec(query).all():
+        if (
+            revision.commit not in commits
+            and revision.committed_at < history[0].committed_at
+        ):
+            raise SourceError(
+                f"{source.name}: the page's git history starts at commit "
+                f"{history[0].commit[:12]} ({history[0].committed_at:%Y-%m-%d}), but revision "
+                f"{revision.commit[:12]} ({revision.committed_at:%Y-%m-%d}) from before it is "
+                "already stored; the page was probably deleted and added again. Nothing "
+                "was changed; the stored history stays as synced"
+            )
 
 
 def replay_revision(
@@ -341,16 +383,10 @@ def save_history(
     result: SyncResult,
 ) -> None:
     """Write replayed revisions, matching replayed entries to stored rows."""
-    stored = session.exec(select(Entry).where(Entry.source_id == source.id)).all()
-    by_key = {row.key: row for row in stored}
-    final = {**replay.removed, **replay.current}
-    claimed = {
-        ref: by_key.pop(entry.key)
-        for ref, entry in final.items()
-        if entry.key in by_key
-    }
+    claimed = claim_stored_rows(session, source, replay)
     if steps:
-        supersede_baselines(session, source, steps[0][0].commit)
+        later = [page.commit for page, _, _ in steps[1:]]
+        supersede_baselines(session, source, later)
 
     rows: dict[int, Entry] = {}
     for page, step, count in steps:
@@ -360,8 +396,35 @@ def save_history(
         result.revisions += 1
 
 
-def supersede_baselines(session: Session, source: Source, first_commit: str) -> None:
-    """Retire "added" events of a first sync that history now explains."""
+def claim_stored_rows(
+    session: Session, source: Source, replay: Replay
+) -> dict[int, Entry]:
+    """Map the replay's entries to the stored rows they are, by identity.
+
+    The replay's final state is the page at its tip, as the stored rows are:
+    the same matching as between two revisions pairs them up.
+    """
+    stored = {
+        row.id: row
+        for row in session.exec(select(Entry).where(Entry.source_id == source.id)).all()
+    }
+    known = [
+        Known(ref, records.entry_from_row(row))
+        for ref, row in stored.items()
+        if ref is not None
+    ]
+    final = {**replay.removed, **replay.current}
+    handles = {id(entry): ref for ref, entry in final.items()}
+    matches, _, _ = match_entries(known, list(final.values()))
+    return {handles[id(entry)]: stored[known_row.ref] for known_row, entry in matches}
+
+
+def supersede_baselines(session: Session, source: Source, explained: list[str]) -> None:
+    """Retire "added" events of a first sync that history now explains.
+
+    ``explained`` are the replayed commits after the first: a baseline
+    stored at one of them was a first sync in the middle of the history.
+    """
     query = (
         select(Event)
         .join(Revision, col(Event.revision_id) == Revision.id)
@@ -369,7 +432,7 @@ def supersede_baselines(session: Session, source: Source, first_commit: str) -> 
             Event.source_id == source.id,
             col(Event.baseline).is_(True),
             col(Event.superseded).is_(False),
-            Revision.commit != first_commit,
+            col(Revision.commit).in_(explained),
         )
     )
     for event in session.exec(query).all():
