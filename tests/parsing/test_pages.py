@@ -92,12 +92,12 @@ def test_empty_status_table_gives_no_entries_but_no_error(rules: PageRules) -> N
     assert parse_page(page, page_format="markdown", rules=rules).entries == ()
 
 
-def test_repeated_titles_get_distinct_keys(rules: PageRules) -> None:
+def test_repeated_titles_share_a_key(rules: PageRules) -> None:
     page = "## Upcoming\n\n| Date | Change |\n|--|--|\n| 2031-01-01 | Downtime |\n| 2031-02-01 | Downtime |\n"
 
     entries = parse_page(page, page_format="markdown", rules=rules).entries
 
-    assert [entry.key for entry in entries] == ["downtime", "downtime #2"]
+    assert [entry.key for entry in entries] == ["downtime", "downtime"]
 
 
 def test_reformatted_page_keeps_keys_and_words(rules: PageRules) -> None:
@@ -127,3 +127,27 @@ def test_terminal_escapes_and_scripts_in_page_text_are_dropped(
 
     assert entry.title == "Evil [31mred[0m title"
     assert entry.details == "more]0;owned text"
+
+
+@pytest.mark.parametrize("page_format", ["markdown", "html"])
+def test_deeply_nested_page_is_a_parse_error_not_a_crash(
+    rules: PageRules, page_format: str
+) -> None:
+    nested = "<span>" * 2000 + "deep" + "</span>" * 2000
+    page = (
+        f"## Upcoming\n\n| Date | Change |\n|--|--|\n| 2031-01-01 | {nested} |\n"
+        if page_format == "markdown"
+        else f"<h2>Upcoming</h2><table><tr><th>Date</th><th>Change</th></tr>"
+        f"<tr><td>2031-01-01</td><td>{nested}</td></tr></table>"
+    )
+
+    with pytest.raises(ParseError, match="nests its elements too deeply"):
+        parse_page(page, page_format=page_format, rules=rules)
+
+
+def test_oversized_page_is_refused(rules: PageRules) -> None:
+    row = "| 2031-01-01 | **Downtime**<br><br>" + "x" * 200 + " |\n"
+    page = "## Upcoming\n\n| Date | Change |\n|--|--|\n" + row * 40_000
+
+    with pytest.raises(ParseError, match="more than the 8,000,000"):
+        parse_page(page, page_format="markdown", rules=rules)

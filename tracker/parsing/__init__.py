@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import PurePosixPath
 
@@ -25,6 +26,8 @@ __all__ = [
     "parse_page",
 ]
 
+log = logging.getLogger(__name__)
+
 FORMATS = ("markdown", "html")
 EXTENSIONS = {
     ".md": "markdown",
@@ -34,6 +37,9 @@ EXTENSIONS = {
     ".html": "html",
     ".htm": "html",
 }
+# Real change pages are tens of kilobytes; this keeps a wrong path (a data
+# dump, a generated file) from costing minutes and gigabytes.
+MAX_PAGE_CHARACTERS = 8_000_000
 CONFLICT_MARKER = re.compile(r"^(<{7}|>{7})( |$)", re.M)
 
 
@@ -60,12 +66,28 @@ def parse_page(text: str, *, page_format: str, rules: PageRules) -> ParsedPage:
         line = text[: conflict.start()].count("\n") + 1
         raise ParseError("page holds a merge conflict marker", line=line)
 
-    if page_format == "markdown":
-        soup = parse_markdown(text)
-    elif page_format == "html":
-        soup = make_soup(text)
-    else:
+    if len(text) > MAX_PAGE_CHARACTERS:
+        raise ParseError(
+            f"page has {len(text):,} characters, more than the "
+            f"{MAX_PAGE_CHARACTERS:,} a change page can sensibly hold; check the path"
+        )
+    if page_format not in FORMATS:
         raise ParseError(
             f"unknown page format {page_format!r}; use one of {', '.join(FORMATS)}"
         )
-    return extract_entries(soup, rules)
+
+    try:
+        soup = parse_markdown(text) if page_format == "markdown" else make_soup(text)
+        return extract_entries(soup, rules)
+    except ParseError:
+        raise
+    except RecursionError:
+        raise ParseError("page nests its elements too deeply to be read") from None
+    except Exception as error:
+        # The page is untrusted input: whatever it does to the libraries
+        # below, it must end as this page's error, not the whole run's.
+        log.debug("page reading failed", exc_info=True)
+        raise ParseError(
+            f"unexpected {type(error).__name__} while reading the page ({error}); "
+            "please report it with the page"
+        ) from None

@@ -53,6 +53,11 @@ OPEN_VOID_TAG = re.compile(
 )
 
 
+def strip_control(text: str) -> str:
+    """Remove control characters (terminal escapes among them) but newlines and tabs."""
+    return CONTROL.sub("", text)
+
+
 def make_soup(html: str) -> BeautifulSoup:
     """Parse HTML into a tree whose elements know their source lines.
 
@@ -81,7 +86,7 @@ def collect_text(element: PageElement, parts: list[str]) -> None:
     if isinstance(element, Comment):
         return
     if isinstance(element, NavigableString):
-        parts.append(CONTROL.sub("", str(element)).replace("\n", " "))
+        parts.append(strip_control(str(element)).replace("\n", " "))
         return
     if not isinstance(element, Tag) or element.name in SKIPPED_TAGS:
         return
@@ -89,7 +94,7 @@ def collect_text(element: PageElement, parts: list[str]) -> None:
         parts.append("\n")
         return
     if element.name == "pre":
-        parts.append("\n" + CONTROL.sub("", element.get_text()) + "\n")
+        parts.append("\n" + strip_control(element.get_text()) + "\n")
         return
     is_block = element.name in BLOCK_TAGS
     if is_block:
