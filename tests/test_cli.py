@@ -313,7 +313,8 @@ def test_parse_of_a_page_without_table_is_a_clear_error(tmp_path: Path) -> None:
     code, _, err = invoke(tmp_path / "unused.toml", "parse", str(page))
 
     assert code == 1
-    assert err == "error: no table of dated changes found\n"
+    assert err.startswith(f"error: {page}: no table of dated changes found; ")
+    assert err.count("\n") == 1
 
 
 def test_console_script_runs_as_a_subprocess(vendor: Path, tmp_path: Path) -> None:
@@ -328,3 +329,121 @@ def test_console_script_runs_as_a_subprocess(vendor: Path, tmp_path: Path) -> No
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("widgets: first sync, 5 entries")
+
+
+def test_a_small_page_emptied_at_once_is_refused(tmp_path: Path) -> None:
+    repo = tmp_path / "vendor"
+    git("init", "--quiet", "--initial-branch=main", repo)
+    header = "## Upcoming\n\n| Date | Change |\n|--|--|\n"
+    commit_page(repo, header + "| 2031-01-01 | A |\n| 2031-02-01 | B |\n", "Two")
+    config = source_config(tmp_path, repo)
+    invoke(config, "sync")
+    commit_page(repo, header, "Emptied")
+
+    code, _, err = invoke(config, "sync")
+
+    assert code == 1
+    assert "would remove 2 of 2 entries" in err
+    assert listed_titles(config) == ["A", "B"]
+
+
+def test_one_broken_source_does_not_stop_the_others(
+    vendor: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    git("init", "--quiet", "--initial-branch=main", broken)
+    nested = "<span>" * 2000 + "x" + "</span>" * 2000
+    commit_page(
+        broken,
+        f"## Upcoming\n\n| Date | Change |\n|--|--|\n| 2031-01-01 | {nested} |\n",
+        "Deep",
+    )
+    config = write_config(
+        tmp_path,
+        f'[[sources]]\nname = "broken"\nrepo = "{broken}"\npath = "changes.md"\n'
+        f'[[sources]]\nname = "widgets"\nrepo = "{vendor}"\npath = "changes.md"\n',
+    )
+
+    code, out, err = invoke(config, "sync")
+
+    assert code == 1
+    assert err.startswith("error: broken: cannot read changes.md at commit")
+    assert "nests its elements too deeply" in err
+    assert out.startswith("widgets: first sync, 5 entries")
+
+
+def test_stored_text_is_printed_without_terminal_escapes(
+    vendor: Path, tmp_path: Path
+) -> None:
+    from sqlmodel import select
+
+    from tracker.store.db import open_engine, session_scope
+    from tracker.store.models import Entry
+
+    config = source_config(tmp_path, vendor)
+    invoke(config, "sync")
+    with session_scope(
+        open_engine(f"sqlite:///{tmp_path / 'data' / 'tracker.db'}")
+    ) as session:
+        row = session.exec(
+            select(Entry).where(Entry.title == "Rotate signing keys")
+        ).one()
+        row.title = "Rotate \x1b]0;owned\x07keys [bold]now[/bold]"
+        entry_id = row.id
+
+    listing = invoke(config, "list", "--all")[1]
+    shown = invoke(config, "show", str(entry_id))[1]
+
+    for output in (listing, shown):
+        assert "\x1b" not in output and "\x07" not in output
+    assert "Rotate ]0;ownedkeys [bold]now[/bold]" in shown
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list", "--within", "3000000d"],
+        ["events", "--since", "99999999999999999999d"],
+        ["show", "99999999999999999999999"],
+        ["list", "--within", ""],
+    ],
+)
+def test_absurd_arguments_are_usage_errors(tmp_path: Path, args: list[str]) -> None:
+    config = write_config(tmp_path, "")
+
+    code, _, err = invoke(config, *args)
+
+    assert code == 2
+    assert "Traceback" not in err
+    assert "Error:" in err
+
+
+def test_relative_sqlite_url_is_relative_to_the_config_file(
+    vendor: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "conf" / "tracker.toml"
+    config.parent.mkdir()
+    config.write_text(
+        '[database]\nurl = "sqlite:///state/tracker.db"\n'
+        f'[[sources]]\nname = "widgets"\nrepo = "{vendor}"\npath = "changes.md"\n'
+        f'[tracker]\ndata_dir = "{tmp_path / "data"}"\n',
+        encoding="utf-8",
+    )
+
+    assert invoke(config, "sync")[0] == 0
+    assert (tmp_path / "conf" / "state" / "tracker.db").exists()
+
+
+def test_database_without_its_driver_is_one_line(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path, '[database]\nurl = "postgresql+psycopg://u:secret@127.0.0.1:9/db"\n'
+    )
+
+    code, _, err = invoke(config, "list")
+
+    assert code == 1
+    assert err.startswith(
+        "error: no driver for database url scheme 'postgresql+psycopg'"
+    )
+    assert err.count("\n") == 1
+    assert "secret" not in err

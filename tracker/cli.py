@@ -26,12 +26,13 @@ from tracker.config import (
     load_config,
     parse_duration,
 )
-from tracker.errors import ConfigError, TrackerError
+from tracker.errors import ConfigError, ParseError, TrackerError
 from tracker.logsetup import FORMATS, LEVELS, configure_logging
 from tracker.parsing import FORMATS as PAGE_FORMATS
 from tracker.parsing import PageRules, detect_format, parse_page
 from tracker.parsing.dates import describe_date
 from tracker.parsing.model import ParsedEntry, Precision, Status
+from tracker.parsing.text import strip_control
 from tracker.store import records
 from tracker.store.db import open_engine, session_scope
 from tracker.store.models import Entry, Event, Revision, Source
@@ -48,10 +49,10 @@ class TrackerGroup(typer.core.TyperGroup):
         try:
             return super().invoke(ctx)
         except ConfigError as error:
-            err.print(f"error: {escape(str(error))}")
+            err.print(f"error: {safe(str(error))}")
             ctx.exit(2)
         except TrackerError as error:
-            err.print(f"error: {escape(str(error))}")
+            err.print(f"error: {safe(str(error))}")
             ctx.exit(1)
 
 
@@ -66,6 +67,8 @@ app = typer.Typer(
 )
 
 
+# Longer spans reach past the dates a datetime can hold.
+MAX_SPAN = timedelta(days=36525)
 SourceOption = Annotated[
     str | None, typer.Option("--source", "-s", help="Only this source.")
 ]
@@ -80,6 +83,14 @@ class Context:
 
     def config(self) -> Config:
         return load_config(self.config_path)
+
+
+def safe(text: str) -> str:
+    """Text fit for the terminal: no control characters, no Rich markup.
+
+    Titles and details come from vendors' pages, which are untrusted.
+    """
+    return escape(strip_control(text))
 
 
 def version_callback(value: bool) -> None:
@@ -165,10 +176,10 @@ def sync(
                 engine, config, settings, accept_removals=accept_removals
             )
         except TrackerError as error:
-            err.print(f"error: {escape(str(error))}")
+            err.print(f"error: {safe(str(error))}")
             failed += 1
             continue
-        out.print(escape(summarize(result)))
+        out.print(safe(summarize(result)))
     if failed:
         raise typer.Exit(1)
 
@@ -186,12 +197,12 @@ def backfill(
         try:
             result = backfill_source(engine, config, settings)
         except TrackerError as error:
-            err.print(f"error: {escape(str(error))}")
+            err.print(f"error: {safe(str(error))}")
             failed += 1
             continue
-        out.print(escape(summarize(result, backfill=True)))
+        out.print(safe(summarize(result, backfill=True)))
         for reason in result.skipped:
-            err.print(f"warning: skipped a revision: {escape(reason)}")
+            err.print(f"warning: skipped a revision: {safe(reason)}")
     if failed:
         raise typer.Exit(1)
 
@@ -208,13 +219,18 @@ def summarize(result: SyncResult, *, backfill: bool = False) -> str:
         skipped = f", {len(result.skipped)} skipped" if result.skipped else ""
         return (
             f"{result.source}: replayed {result.revisions} revisions{skipped}: {counts}; "
-            f"{result.entries} entries now ({commit}{when})"
+            f"{count(result.entries, 'entry', 'entries')} now ({commit}{when})"
         )
     if result.unchanged:
-        return f"{result.source}: no new revision, {result.entries} entries ({commit}{when})"
+        return f"{result.source}: no new revision, {count(result.entries, 'entry', 'entries')} ({commit}{when})"
     if result.baseline:
-        return f"{result.source}: first sync, {result.entries} entries recorded as baseline ({commit}{when})"
-    return f"{result.source}: {counts}; {result.entries} entries ({commit}{when})"
+        return f"{result.source}: first sync, {count(result.entries, 'entry', 'entries')} recorded as baseline ({commit}{when})"
+    return f"{result.source}: {counts}; {count(result.entries, 'entry', 'entries')} ({commit}{when})"
+
+
+def count(number: int, one: str, many: str) -> str:
+    """``number`` with the noun in the right form: "1 entry", "2 entries"."""
+    return f"{number} {one if number == 1 else many}"
 
 
 @app.command("list")
@@ -249,7 +265,11 @@ def list_entries(
         if completed
         else [Status.UPCOMING.value]
     )
-    horizon = datetime.now(UTC) + read_duration(within, "--within") if within else None
+    horizon = (
+        datetime.now(UTC) + read_duration(within, "--within")
+        if within is not None
+        else None
+    )
 
     config = ctx.obj.config()
     if source is not None:
@@ -275,11 +295,16 @@ def list_entries(
 
 
 def read_duration(text: str, option: str) -> timedelta:
-    """A duration option's value; a bad one is a usage error."""
+    """A duration option's value; a bad or absurd one is a usage error."""
     try:
-        return parse_duration(text)
+        duration = parse_duration(text)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint=option) from None
+    if duration > MAX_SPAN:
+        raise typer.BadParameter(
+            f"{text!r} is more than 100 years; give a shorter span", param_hint=option
+        )
+    return duration
 
 
 def zone_of(config: Config, source_name: str) -> ZoneInfo:
@@ -307,11 +332,11 @@ def entries_table(rows: Sequence[tuple[Entry, str]], config: Config) -> Table:
         )
         table.add_row(
             str(row.id),
-            escape(name),
+            safe(name),
             row.status,
-            escape(shown),
-            escape(days_left(row.due_at, row.date, Status(row.status), today, zone)),
-            escape(row.title),
+            safe(shown),
+            safe(days_left(row.due_at, row.date, Status(row.status), today, zone)),
+            safe(row.title),
         )
     return table
 
@@ -341,7 +366,10 @@ def days_left(
 def show(
     ctx: typer.Context,
     entry_id: Annotated[
-        int, typer.Argument(help="The entry's ID, from 'tracker list'.")
+        int,
+        typer.Argument(
+            help="The entry's ID, from 'tracker list'.", min=1, max=2**63 - 1
+        ),
     ],
     as_json: JsonOption = False,
 ) -> None:
@@ -374,21 +402,21 @@ def show(
     shown = describe_date(
         date=row.date, due_at=row.due_at, precision=Precision(row.precision), zone=zone
     )
-    out.print(f"[bold]{escape(row.title)}[/bold]")
+    out.print(f"[bold]{safe(row.title)}[/bold]")
     out.print(
-        f"source: {escape(name)}   status: {row.status}{' (removed from the page)' if row.removed else ''}"
+        f"source: {safe(name)}   status: {row.status}{' (removed from the page)' if row.removed else ''}"
     )
     out.print(
-        f"date: {escape(shown)}   as written: {escape(row.date_text)!r}   "
+        f"date: {safe(shown)}   as written: {safe(row.date_text)!r}   "
         f"{days_left(row.due_at, row.date, Status(row.status), datetime.now(UTC), zone)}"
     )
     for warning in row.warnings:
-        out.print(f"warning: {escape(warning)}")
+        out.print(f"warning: {safe(warning)}")
     if row.details:
         out.print()
-        out.print(escape(row.details))
+        out.print(safe(row.details))
     for link in row.links:
-        out.print(f"link: {escape(link)}")
+        out.print(f"link: {safe(link)}")
     if history:
         out.print()
         out.print(events_table(history, config))
@@ -405,7 +433,11 @@ def events(
     as_json: JsonOption = False,
 ) -> None:
     """List what changed on the pages, oldest first."""
-    after = datetime.now(UTC) - read_duration(since, "--since") if since else None
+    after = (
+        datetime.now(UTC) - read_duration(since, "--since")
+        if since is not None
+        else None
+    )
     config = ctx.obj.config()
     if source is not None:
         config.source(source)
@@ -454,11 +486,11 @@ def events_table(found: Sequence[tuple[Event, str, str]], config: Config) -> Tab
         zone = zone_of(config, name)
         table.add_row(
             f"{event.revision_at.astimezone(zone):%Y-%m-%d} {commit[:7]}",
-            escape(name),
+            safe(name),
             str(event.entry_id),
             event.kind + (" (baseline)" if event.baseline else ""),
-            escape(describe_event(event, zone)),
-            escape(event.title),
+            safe(describe_event(event, zone)),
+            safe(event.title),
         )
     return table
 
@@ -521,9 +553,13 @@ def parse(
         raise TrackerError(f"{file} is not UTF-8 text") from None
 
     rules = PageRules.build(ZoneInfo(timezone), datetime.now(UTC))
-    page = parse_page(
-        text, page_format=detect_format(file.name, page_format), rules=rules
-    )
+    try:
+        page = parse_page(
+            text, page_format=detect_format(file.name, page_format), rules=rules
+        )
+    except ParseError as error:
+        where = f"{file}:{error.line}" if error.line else str(file)
+        raise ParseError(f"{where}: {error}", line=error.line) from None
     if as_json:
         print_json([parsed_json(entry) for entry in page.entries])
         return
@@ -538,17 +574,17 @@ def parse(
         table.add_row(
             str(entry.line or ""),
             entry.status.value,
-            escape(shown),
-            escape(entry.date_text),
-            escape(entry.title),
+            safe(shown),
+            safe(entry.date_text),
+            safe(entry.title),
         )
     out.print(table)
-    out.print(f"{len(page.entries)} entries")
+    out.print(count(len(page.entries), "entry", "entries"))
     for warning in [
         *page.warnings,
         *(f"line {e.line}: {w}" for e in page.entries for w in e.warnings),
     ]:
-        err.print(f"warning: {escape(warning)}")
+        err.print(f"warning: {safe(warning)}")
 
 
 def iso(value: datetime | date | None) -> str | None:
@@ -605,6 +641,8 @@ def event_json(event: Event, source: str, commit: str) -> dict[str, Any]:
         "new_due_at": iso(event.new_due_at),
         "old_status": event.old_status,
         "new_status": event.new_status,
+        "old_precision": event.old_precision,
+        "new_precision": event.new_precision,
         "revision": commit,
         "revision_at": iso(event.revision_at),
         "detected_at": iso(event.detected_at),

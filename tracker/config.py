@@ -28,6 +28,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from tracker.errors import ConfigError
 from tracker.parsing import DEFAULT_COMPLETED_HEADINGS, DEFAULT_UPCOMING_HEADINGS
@@ -80,6 +82,20 @@ class DatabaseSettings(Settings):
 
     url: str | None = None
 
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        try:
+            make_url(url)
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL; write e.g. 'sqlite:////var/lib/tracker/tracker.db' "
+                "or 'postgresql+psycopg://user@host/db'"
+            ) from None
+        return url
+
 
 class SourceSettings(Settings):
     """One ``[[sources]]`` entry: a page to track."""
@@ -93,7 +109,9 @@ class SourceSettings(Settings):
     format: Literal["auto", "markdown", "html"] = "auto"
     upcoming_headings: Patterns = Field(default=list(DEFAULT_UPCOMING_HEADINGS))
     completed_headings: Patterns = Field(default=list(DEFAULT_COMPLETED_HEADINGS))
-    max_removed_fraction: float = Field(default=0.5, gt=0.0, le=1.0)
+    max_removed_fraction: float = Field(
+        default=0.5, gt=0.0, le=1.0, allow_inf_nan=False
+    )
 
     @field_validator("repo")
     @classmethod
@@ -219,9 +237,29 @@ def resolve_relative_paths(config: Config, path: Path) -> Config:
         source.model_copy(update={"repo": resolve_repo(source.repo, base)})
         for source in config.sources
     ]
-    resolved = config.model_copy(update={"tracker": tracker, "sources": sources})
+    database = config.database
+    if database.url is not None:
+        database = database.model_copy(
+            update={"url": resolve_sqlite_url(database.url, base)}
+        )
+    resolved = config.model_copy(
+        update={"tracker": tracker, "sources": sources, "database": database}
+    )
     resolved._path = path
     return resolved
+
+
+def resolve_sqlite_url(url: str, base: Path) -> str:
+    """Resolve a SQLite URL's relative file path against ``base``."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return url
+    if Path(database).expanduser().is_absolute():
+        return url
+    return parsed.set(database=str(base / database)).render_as_string(
+        hide_password=False
+    )
 
 
 def resolve_repo(repo: str, base: Path) -> str:
@@ -308,6 +346,9 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(
             f"bad duration {text!r}; write a number and a unit: 30d, 12h, 2w, 90m"
         )
-    return timedelta(
-        seconds=int(match.group(1)) * DURATION_UNITS[match.group(2).lower()]
-    )
+    try:
+        return timedelta(
+            seconds=int(match.group(1)) * DURATION_UNITS[match.group(2).lower()]
+        )
+    except OverflowError:
+        raise ValueError(f"duration {text!r} is too long") from None

@@ -14,7 +14,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlmodel import Session, create_engine
 
 from tracker.errors import StoreError
@@ -51,7 +56,13 @@ def open_engine(url: str) -> Engine:
                 f"{error.strerror}; check [database] url or [tracker] data_dir"
             ) from None
 
-    engine = create_engine(url)
+    try:
+        engine = create_engine(url)
+    except (ModuleNotFoundError, NoSuchModuleError) as error:
+        raise StoreError(
+            f"no driver for database url scheme {parsed.drivername!r} ({error}); "
+            "install it, e.g. pip install 'psycopg[binary]' for postgresql+psycopg"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", configure_sqlite)
     upgrade_schema(engine)
@@ -87,11 +98,13 @@ def upgrade_schema(engine: Engine) -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except OperationalError as error:
+        reason = str(error.orig).splitlines()[0]
         raise StoreError(
-            f"cannot open the database: {error.orig}; check [database] url"
+            f"cannot open the database: {reason}; check [database] url"
         ) from None
     except SQLAlchemyError as error:
-        raise StoreError(f"cannot migrate the database: {error}") from None
+        reason = str(error).splitlines()[0]
+        raise StoreError(f"cannot migrate the database: {reason}") from None
 
 
 @contextmanager
