@@ -447,3 +447,38 @@ def test_database_without_its_driver_is_one_line(tmp_path: Path) -> None:
     )
     assert err.count("\n") == 1
     assert "secret" not in err
+
+
+def test_backfill_refuses_a_history_that_starts_after_stored_revisions(
+    vendor: Path, tmp_path: Path
+) -> None:
+    invoke(source_config(tmp_path, vendor), "sync")
+    git("-C", vendor, "rm", "--quiet", "changes.md")
+    git(
+        "-C",
+        vendor,
+        "-c",
+        "user.name=Docs",
+        "-c",
+        "user.email=docs@example.com",
+        "commit",
+        "--quiet",
+        "-m",
+        "Remove the page",
+    )
+    commit_page(
+        vendor,
+        PAGE.read_text(encoding="utf-8"),
+        "Bring it back",
+        path="docs/changes.md",
+    )
+    config = source_config(tmp_path, vendor, path="docs/changes.md")
+    assert invoke(config, "sync")[0] == 0
+    before = invoke(config, "events", "--json")[1]
+
+    code, out, err = invoke(config, "backfill")
+
+    assert code == 1
+    assert "the page was probably deleted and added again" in err
+    assert err.count("\n") == 1
+    assert invoke(config, "events", "--json")[1] == before

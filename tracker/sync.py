@@ -338,7 +338,7 @@ def check_history_covers_store(
     for revision in session.exec(query).all():
         if (
             revision.commit not in commits
-            and revision.committed_at < history[0].committed_at
+            and revision.committed_at <= history[0].committed_at
         ):
             raise SourceError(
                 f"{source.name}: the page's git history starts at commit "

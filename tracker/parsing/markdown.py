@@ -8,7 +8,6 @@ so that errors and entries can point at the page's own lines.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +21,7 @@ from mdit_py_plugins.front_matter import front_matter_plugin
 from tracker.parsing.text import make_soup
 
 LINE_ATTRIBUTE = "data-line"
+LINE_MARKER = "tracker-line"
 ANY_CONTAINER = "admonition"
 
 
@@ -40,14 +40,18 @@ def build_renderer() -> MarkdownIt:
 def render_html_block(
     self: Any, tokens: Sequence[Token], index: int, options: OptionsDict, env: EnvType
 ) -> str:
-    """Render a raw HTML block, preceded by a comment holding its page line."""
+    """Render a raw HTML block after a marker holding its page line.
+
+    The block's lines are copied as they are, so an element inside it lies
+    as many lines below the block's first page line as it lies below the
+    marker in the rendered HTML.
+    """
     token = tokens[index]
-    line = token.map[0] + 1 if token.map else 0
-    return f"<!--{LINE_ATTRIBUTE}:{line}-->{token.content}"
+    line = token.map[0] + 1 if token.map else 1
+    return f'<{LINE_MARKER} {LINE_ATTRIBUTE}="{line}"></{LINE_MARKER}>{token.content}'
 
 
 RENDERER = build_renderer()
-LINE_COMMENT = re.compile(rf"^{LINE_ATTRIBUTE}:(\d+)$")
 
 
 def parse_markdown(text: str) -> BeautifulSoup:

@@ -22,7 +22,7 @@ from markdownify import MarkdownConverter
 
 from tracker.errors import ParseError
 from tracker.parsing.dates import parse_date
-from tracker.parsing.markdown import LINE_ATTRIBUTE, LINE_COMMENT
+from tracker.parsing.markdown import LINE_ATTRIBUTE, LINE_MARKER
 from tracker.parsing.model import ParsedDate, ParsedEntry, ParsedPage, Status
 from tracker.parsing.text import html_to_text, inline_text, normalize_title
 
@@ -104,42 +104,66 @@ def extract_entries(soup: BeautifulSoup, rules: PageRules) -> ParsedPage:
     """
     found = Extraction()
     headings: list[tuple[int, str]] = []
-    line = 1
+    lines = LineMap()
     for element in walk(soup):
-        if isinstance(element, Comment):
-            match = LINE_COMMENT.match(str(element))
-            line = int(match.group(1)) if match else line
-            continue
-        line = element_line(element, line)
-        if element.name in HEADINGS:
+        if element.name == LINE_MARKER:
+            lines.anchor(element)
+        elif element.name in HEADINGS:
             level = int(element.name[1])
             while headings and headings[-1][0] >= level:
                 headings.pop()
             headings.append((level, inline_text(element)))
-        elif element.name == "table" and element.find_parent("table") is None:
-            read_table(element, headings, line, rules, found)
+        elif element.find_parent("table") is None:
+            read_table(element, headings, lines, rules, found)
 
     if found.tables_read == 0:
         raise ParseError(describe_unreadable(found), line=found.first_table_line)
     return ParsedPage(entries=tuple(found.entries), warnings=tuple(found.warnings))
 
 
-def walk(soup: BeautifulSoup) -> Iterator[Tag | Comment]:
+def walk(soup: BeautifulSoup) -> Iterator[Tag]:
     """Yield headings, tables and line markers in document order."""
     for element in soup.descendants:
-        if isinstance(element, Comment) or (
-            isinstance(element, Tag)
-            and (element.name in HEADINGS or element.name == "table")
+        if isinstance(element, Tag) and (
+            element.name in HEADINGS or element.name in {"table", LINE_MARKER}
         ):
             yield element
 
 
-def element_line(element: Tag, fallback: int) -> int:
-    """The page line of ``element``, from markdown's mark or the HTML parser."""
+class LineMap:
+    """Page lines of elements, for rendered markdown and for HTML pages.
+
+    Markdown blocks carry their line; elements of a raw HTML block in
+    markdown are placed from the block's marker; on an HTML page the
+    parser's own line is the page line.
+    """
+
+    def __init__(self) -> None:
+        self.page_line = 0
+        self.rendered_line = 0
+
+    def anchor(self, marker: Tag) -> None:
+        """Take the page line of a raw HTML block from its marker."""
+        self.page_line = marked_line(marker) or 1
+        self.rendered_line = marker.sourceline or 1
+
+    def line_of(self, element: Tag) -> int:
+        """The page line of ``element``."""
+        marked = marked_line(element)
+        if marked is not None:
+            return marked
+        rendered = element.sourceline or 1
+        if self.page_line:
+            return self.page_line + rendered - self.rendered_line
+        return rendered
+
+
+def marked_line(element: Tag) -> int | None:
+    """The page line markdown rendering wrote on ``element``, if any."""
     marked = element.get(LINE_ATTRIBUTE)
     if isinstance(marked, str) and marked.isdigit():
         return int(marked)
-    return element.sourceline or fallback
+    return None
 
 
 def describe_unreadable(found: Extraction) -> str:
@@ -159,11 +183,12 @@ def describe_unreadable(found: Extraction) -> str:
 def read_table(
     table: Tag,
     headings: list[tuple[int, str]],
-    line: int,
+    lines: LineMap,
     rules: PageRules,
     found: Extraction,
 ) -> None:
     """Add the entries of one table to ``found``."""
+    line = lines.line_of(table)
     found.tables_seen += 1
     if found.first_table_line is None:
         found.first_table_line = line
@@ -179,8 +204,9 @@ def read_table(
     section = headings[-1][1] if headings else ""
     status = section_status(headings, rules)
     for row in body:
-        row_line = element_line(row, line)
-        entry = read_row(row, columns, status, section, row_line, rules, found)
+        entry = read_row(
+            row, columns, status, section, lines.line_of(row), rules, found
+        )
         if entry is not None:
             found.entries.append(entry)
 
