@@ -43,7 +43,11 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class TrackerGroup(typer.core.TyperGroup):
-    """Commands whose TrackerError becomes one line on stderr and an exit code."""
+    """Commands whose errors are one line on stderr and an exit code.
+
+    A TrackerError exits 1 (2 for a bad config); a usage error keeps its
+    exit code 2 but is shown without the usage block, as one line.
+    """
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
@@ -54,6 +58,12 @@ class TrackerGroup(typer.core.TyperGroup):
         except TrackerError as error:
             err.print(f"error: {safe(str(error))}")
             ctx.exit(1)
+        except typer.TyperException as error:
+            # A usage error prints its command's usage first when it knows
+            # its context; without it, the message alone.
+            if getattr(error, "exit_code", None) == 2 and hasattr(error, "ctx"):
+                error.ctx = None
+            raise
 
 
 app = typer.Typer(
