@@ -476,7 +476,7 @@ def test_backfill_refuses_a_history_that_starts_after_stored_revisions(
     assert invoke(config, "sync")[0] == 0
     before = invoke(config, "events", "--json")[1]
 
-    code, out, err = invoke(config, "backfill")
+    code, _, err = invoke(config, "backfill")
 
     assert code == 1
     assert "the page was probably deleted and added again" in err

@@ -9,16 +9,29 @@ python-dateutil reads. The first reader that knows its shape wins.
 
 Nothing here raises on bad text: what cannot be read becomes an undated
 ParsedDate with a warning, so one odd cell never sinks a run. Readers signal
-such text with ``_UnreadableError``, which never leaves this module.
+such text with ``_UnreadableError``, which never leaves this module; as a last
+line of defence, ``parse_date`` also turns any ValueError or ArithmeticError
+that dateutil or a zone conversion raises into such a warning.
 """
 
 from __future__ import annotations
 
 import calendar
+import decimal
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from datetime import (
+    MAXYEAR,
+    MINYEAR,
+    UTC,
+    date,
+    datetime,
+    time,
+    timedelta,
+    timezone,
+    tzinfo,
+)
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -108,6 +121,15 @@ _ZONES: dict[str, tzinfo] = {
 
 # A year this far past the reference year is more likely a typo ("2301").
 _YEARS_BEFORE_TYPO = 30
+
+# Change dates before this year are typos ("0001", "1899"). Reading them would
+# also mislead: the zone database is kept accurate only from 1970 on, and gives
+# many zones their local mean time before that (New York was UTC-4:56:02 until
+# 1883, Riyadh until 1947).
+_EARLIEST_YEAR = 1970
+
+# No place on Earth is further from UTC than this (Kiribati is UTC+14:00).
+_LARGEST_OFFSET = timedelta(hours=14)
 
 # The lowest rapidfuzz ratio at which a word is taken for a misspelt month:
 # "Novemeber" scores 94 against November, "Feburary" 88, "Junk" 75.
@@ -274,6 +296,12 @@ def parse_date(
     ``reference`` (an aware datetime, now by default) gives the year of
     year-less dates and anchors the check for far-future typos. Never raises
     on bad text: it comes back undated with a warning that quotes it.
+
+    A year far past the reference is kept, with a warning that it looks like a
+    typo. A year before 1970 comes back undated, with a warning that the year
+    looks wrong: no change page is that old, and the zone database gives no
+    trustworthy offsets then. A time that falls past the year 9999 in UTC,
+    which Python cannot hold, comes back undated too.
     """
     stripped = text.strip()
     if _is_undated_word(stripped):
@@ -284,17 +312,17 @@ def parse_date(
     clean = _clean(stripped)
     try:
         reading = _read(clean.text, context)
-    except _UnreadableError as error:
-        reason = f"could not read a date in {stripped!r}"
-        warning = f"{reason}: {error}" if str(error) else reason
-        return ParsedDate(
-            stripped, None, None, Precision.UNKNOWN, warnings=(*clean.warnings, warning)
-        )
+        due_at = _convert(reading.due_at, UTC)
+    # The page is untrusted, so beyond the readers' own refusals, any
+    # ValueError or ArithmeticError (OverflowError, decimal.InvalidOperation)
+    # from dateutil or a zone conversion also means the text cannot be read.
+    except (_UnreadableError, ValueError, ArithmeticError) as error:
+        return _make_unreadable(stripped, clean.warnings, str(error))
 
     return ParsedDate(
         text=stripped,
         date=reading.start,
-        due_at=reading.due_at.astimezone(UTC),
+        due_at=due_at,
         precision=reading.precision,
         end=reading.end,
         warnings=(
@@ -304,6 +332,30 @@ def parse_date(
             *_check_year(reading, context),
         ),
     )
+
+
+def _make_unreadable(text: str, warnings: tuple[str, ...], reason: str) -> ParsedDate:
+    """Build the undated ParsedDate of a text that cannot be read, and say why."""
+    warning = f"could not read a date in {text!r}"
+    if reason:
+        warning = f"{warning}: {reason}"
+    return ParsedDate(
+        text, None, None, Precision.UNKNOWN, warnings=(*warnings, warning)
+    )
+
+
+def _convert(moment: datetime, zone: tzinfo) -> datetime:
+    """Convert ``moment`` to ``zone``, refusing one that falls past 9999 there.
+
+    Python holds only the years 1 to 9999, so 23:00 New York time on the
+    last day of 9999 has no UTC equivalent.
+    """
+    try:
+        return moment.astimezone(zone)
+    except OverflowError as error:
+        raise _UnreadableError(
+            f"in {zone} it falls outside the years {MINYEAR}-{MAXYEAR}"
+        ) from error
 
 
 def describe_date(
@@ -472,9 +524,9 @@ def _read_alternative_times(text: str, context: _Context) -> _Reading | None:
     first = _resolve(_read_fields(match["first"]), context)
     if first.precision is not Precision.MINUTE:
         raise _UnreadableError("the part before '/' has no time")
-    local = first.due_at.astimezone(second.zone or context.zone)
+    local = _convert(first.due_at, second.zone or context.zone)
     other = local.replace(hour=second.hour, minute=second.minute)
-    if other.astimezone(UTC) == first.due_at.astimezone(UTC):
+    if _convert(other, UTC) == _convert(first.due_at, UTC):
         return first
     warning = f"the times {match['first']!r} and {match['second']!r} disagree"
     return replace(first, warnings=(*first.warnings, f"{warning}; used the first"))
@@ -566,7 +618,13 @@ def _resolve(
 
 
 def _make_date(year: int, month: int, day: int) -> date:
-    """Build a date, refusing one that does not exist (February 30)."""
+    """Build a date, refusing one that does not exist (February 30) or is too early.
+
+    A year before ``_EARLIEST_YEAR`` is refused rather than kept with a
+    warning: its date is a typo, and its offset would be a local mean time.
+    """
+    if year < _EARLIEST_YEAR:
+        raise _UnreadableError(_describe_early_year(year))
     try:
         return date(year, month, day)
     except ValueError as error:
@@ -607,7 +665,9 @@ def _parse_with_default(text: str, default: datetime) -> datetime:
         # of range for month"); other failures carry no useful reason.
         cause = error.__cause__
         raise _UnreadableError(str(cause) if cause else "") from error
-    except OverflowError as error:
+    # dateutil does its arithmetic on numbers with Decimal, which overflows
+    # on a long run of digits ("99:99804143887215452981187267483").
+    except (OverflowError, decimal.InvalidOperation) as error:
         raise _UnreadableError("a number in it is too large") from error
 
 
@@ -616,7 +676,7 @@ def _zone_for_dateutil(name: str | None, offset: int | None) -> tzinfo | None:
     if name is not None and name.upper() in _ZONES:
         return _ZONES[name.upper()]
     if name is None and offset is not None:
-        return timezone(timedelta(seconds=offset))
+        return _make_fixed_zone(timedelta(seconds=offset), _describe_offset(offset))
     if name is None:
         return None
     raise _UnreadableError(f"unknown time zone {name!r}")
@@ -650,11 +710,30 @@ def _zone_of(match: re.Match[str]) -> tzinfo | None:
         return _load_zone(match["iana"])
     if match["sign"]:
         hours, minutes = int(match["hours"]), int(match["minutes"] or 0)
-        if hours > 14 or minutes > 59:
+        if minutes > 59:
             raise _UnreadableError(f"{match.group()!r} is not a UTC offset")
         offset = timedelta(hours=hours, minutes=minutes)
-        return timezone(-offset if match["sign"] == "-" else offset)
+        return _make_fixed_zone(
+            -offset if match["sign"] == "-" else offset, match.group()
+        )
     return _ZONES[match["name"].upper()]
+
+
+def _make_fixed_zone(offset: timedelta, written: str) -> timezone:
+    """Build the zone ``offset`` from UTC, refusing one that no place uses.
+
+    ``written`` is how the text writes the offset, for the warning.
+    """
+    if abs(offset) > _LARGEST_OFFSET:
+        raise _UnreadableError(f"{written!r} is not a UTC offset")
+    return timezone(offset)
+
+
+def _describe_offset(seconds: int) -> str:
+    """Write an offset from UTC the way ISO 8601 does: "+05:30"."""
+    sign = "-" if seconds < 0 else "+"
+    hours, minutes = divmod(abs(seconds) // 60, 60)
+    return f"{sign}{hours:02d}:{minutes:02d}"
 
 
 @lru_cache(maxsize=64)
@@ -673,13 +752,33 @@ def _check_written_year(fields: _Fields, text: str) -> None:
     guesses, so such cells are flagged instead.
     """
     if fields.year is not None:
-        if f"{fields.year:04d}" not in _FOUR_DIGITS.findall(text):
-            raise _UnreadableError("the year must be written with four digits")
+        _check_year_digits(fields.year, text)
         return
 
     names_month = any(word.lower() in _MONTH_WORDS for word in _LETTERS.findall(text))
     if fields.month is not None and not names_month:
         raise _UnreadableError("a date without a year needs the month's name")
+
+
+def _check_year_digits(year: int, text: str) -> None:
+    """Refuse ``year`` unless ``text`` writes it with four digits.
+
+    dateutil takes any year below 100 for a two-digit one even when it is
+    written with four digits, and reads "Jan 1, 0001" as 2001; such a year is
+    refused for being too early, not for being too short.
+    """
+    written = [int(digits) for digits in _FOUR_DIGITS.findall(text)]
+    if year in written:
+        return
+    for number in written:
+        if number < 100 and number == year % 100:
+            raise _UnreadableError(_describe_early_year(number))
+    raise _UnreadableError("the year must be written with four digits")
+
+
+def _describe_early_year(year: int) -> str:
+    """Say why a year before ``_EARLIEST_YEAR`` is refused."""
+    return f"year {year:04d} looks wrong; dates before {_EARLIEST_YEAR} are refused"
 
 
 def _check_day_month_order(text: str) -> tuple[str, ...]:
