@@ -68,7 +68,7 @@ def stage_clocks() -> Iterator[dict[str, float]]:
 
     swaps = [
         (tracker.parsing, "parse_markdown", "markdown"),
-        (tracker.parsing.markdown, "BeautifulSoup", "tree"),
+        (tracker.parsing.markdown, "make_soup", "tree"),
         (tracker.parsing, "extract_entries", "extract"),
     ]
     originals = [getattr(module, name) for module, name, _ in swaps]
@@ -162,6 +162,7 @@ def main() -> None:
         per_row = {
             key: (results[large][2][key] / large) / (results[small][2][key] / small)
             for key in results[small][2]
+            if results[small][2][key] > 0
         }
         print()
         print(
