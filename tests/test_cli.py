@@ -111,6 +111,7 @@ def test_first_sync_records_baseline_and_lists_upcoming_with_days_left(
         "date_text": "November 20, 2030. 9:00am ET",
         "due_at": "2030-11-20T14:00:00Z",
         "precision": "minute",
+        "end_date": None,
         "details": "Scheduled downtime of about 5 minutes for:\n- Webhooks\n- Search",
     }
     assert "in 2 days" in table

@@ -193,3 +193,17 @@ def test_rows_with_the_same_title_are_told_apart_by_date(rules: PageRules) -> No
     assert compare(known(before), parse(reordered, rules)).changes == ()
     changes = compare(known(before), parse(moved, rules)).changes
     assert [(c.kind, c.ref) for c in changes] == [(EventKind.MOVED, 1)]
+
+
+def test_a_range_whose_last_day_moved_is_a_reschedule() -> None:
+    old = ParsedEntry(
+        **{
+            **entry("Failover window", date(2031, 5, 6), Precision.DAY).__dict__,
+            "end": date(2031, 5, 9),
+        }
+    )
+    new = ParsedEntry(**{**old.__dict__, "end": date(2031, 5, 12)})
+
+    kinds = [c.kind for c in compare([Known(1, old)], [new]).changes]
+
+    assert kinds == [EventKind.RESCHEDULED]

@@ -334,12 +334,7 @@ def entries_table(rows: Sequence[tuple[Entry, str]], config: Config) -> Table:
     today = datetime.now(UTC)
     for row, name in rows:
         zone = zone_of(config, name)
-        shown = describe_date(
-            date=row.date,
-            due_at=row.due_at,
-            precision=Precision(row.precision),
-            zone=zone,
-        )
+        shown = entry_date(row, zone)
         table.add_row(
             str(row.id),
             safe(name),
@@ -349,6 +344,16 @@ def entries_table(rows: Sequence[tuple[Entry, str]], config: Config) -> Table:
             safe(row.title),
         )
     return table
+
+
+def entry_date(row: Entry, zone: ZoneInfo) -> str:
+    """A stored entry's date for people, with a range's last day."""
+    shown = describe_date(
+        date=row.date, due_at=row.due_at, precision=Precision(row.precision), zone=zone
+    )
+    if row.end_date is not None:
+        shown += f" to {row.end_date.isoformat()}"
+    return shown
 
 
 def days_left(
@@ -409,9 +414,7 @@ def show(
         )
         return
     zone = zone_of(config, name)
-    shown = describe_date(
-        date=row.date, due_at=row.due_at, precision=Precision(row.precision), zone=zone
-    )
+    shown = entry_date(row, zone)
     out.print(f"[bold]{safe(row.title)}[/bold]")
     out.print(
         f"source: {safe(name)}   status: {row.status}{' (removed from the page)' if row.removed else ''}"
@@ -581,6 +584,8 @@ def parse(
         shown = describe_date(
             date=entry.date, due_at=entry.due_at, precision=entry.precision, zone=zone
         )
+        if entry.end is not None:
+            shown += f" to {entry.end.isoformat()}"
         table.add_row(
             str(entry.line or ""),
             entry.status.value,
@@ -617,6 +622,7 @@ def entry_json(row: Entry, source: str) -> dict[str, Any]:
         "date_text": row.date_text,
         "due_at": iso(row.due_at),
         "precision": row.precision,
+        "end_date": iso(row.end_date),
         "details": row.details,
     }
 
@@ -631,6 +637,7 @@ def parsed_json(entry: ParsedEntry) -> dict[str, Any]:
         "date_text": entry.date_text,
         "due_at": iso(entry.due_at),
         "precision": entry.precision.value,
+        "end_date": iso(entry.end),
         "details": entry.details,
         "links": list(entry.links),
         "warnings": list(entry.warnings),

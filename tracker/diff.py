@@ -176,10 +176,13 @@ def is_rescheduled(old: ParsedEntry, new: ParsedEntry) -> bool:
 
     A time added to the same day ("Feb 3, 2020" -> "February 3, 2020.
     9:00am ET") refines the date and is no reschedule; a vague date made
-    exact ("Mid January" -> "January 20") or the reverse is one.
+    exact ("Mid January" -> "January 20") or the reverse is one, and so is
+    a range whose last day moved.
     """
     if old.date is None or new.date is None:
         return old.date != new.date
+    if old.end != new.end:
+        return True
     if old.precision == new.precision == Precision.MINUTE:
         return old.due_at != new.due_at
     if old.precision in FINE and new.precision in FINE:

@@ -46,6 +46,9 @@ def test_sample_page_gives_expected_entries(page: Path, rules: PageRules) -> Non
         assert entry.precision.value == want["precision"], entry.title
         assert entry.details == want["details"], entry.title
         assert list(entry.links) == want.get("links", list(entry.links)), entry.title
+        assert (entry.end.isoformat() if entry.end else None) == want.get("end"), (
+            entry.title
+        )
         if "details_markdown" in want:
             assert entry.details_markdown == want["details_markdown"], entry.title
         if "line" in want:

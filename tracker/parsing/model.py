@@ -50,7 +50,8 @@ class ParsedDate:
 class ParsedEntry:
     """One dated change found on a page.
 
-    ``key`` identifies the change across revisions: the normalised title.
+    ``end`` is the last day of a date range, else None. ``key`` identifies
+    the change across revisions: the normalised title.
     Rows with the same title share a key; the diff tells them apart by date,
     section and text.
     """
@@ -62,6 +63,7 @@ class ParsedEntry:
     date: dt.date | None
     due_at: dt.datetime | None
     precision: Precision
+    end: dt.date | None = None
     details: str = ""
     details_markdown: str = ""
     links: tuple[str, ...] = ()

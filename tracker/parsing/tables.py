@@ -319,6 +319,7 @@ def read_row(
         date=when.date,
         due_at=when.due_at,
         precision=when.precision,
+        end=when.end,
         details=html_to_text(details_html) if details_html is not None else "",
         details_markdown=to_markdown(details_html),
         links=collect_links(cells[columns.title], details_html),

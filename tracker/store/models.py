@@ -98,6 +98,7 @@ class Entry(SQLModel, table=True):
     date_text: str
     due_at: datetime | None = Field(default=None, sa_column=utc_column(index=True))
     precision: str
+    end_date: dt.date | None = None
     details: str = ""
     details_markdown: str = ""
     links: list[str] = Field(

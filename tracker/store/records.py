@@ -50,6 +50,7 @@ def entry_from_row(row: Entry) -> ParsedEntry:
         date=row.date,
         due_at=row.due_at,
         precision=Precision(row.precision),
+        end=row.end_date,
         details=row.details,
         details_markdown=row.details_markdown,
         links=tuple(row.links),
@@ -183,6 +184,7 @@ def update_row(row: Entry, entry: ParsedEntry, revision: Revision) -> Entry:
     row.date_text = entry.date_text
     row.due_at = entry.due_at
     row.precision = entry.precision.value
+    row.end_date = entry.end
     row.details = entry.details
     row.details_markdown = entry.details_markdown
     row.links = list(entry.links)

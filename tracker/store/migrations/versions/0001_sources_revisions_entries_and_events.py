@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("date_text", sa.String(), nullable=False),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("precision", sa.String(), nullable=False),
+        sa.Column("end_date", sa.Date(), nullable=True),
         sa.Column("details", sa.String(), nullable=False),
         sa.Column("details_markdown", sa.String(), nullable=False),
         sa.Column("links", sa.JSON(), nullable=False),
