@@ -42,5 +42,7 @@ def configure_logging(level: str = "warning", log_format: str = "text") -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # GitPython logs every command at DEBUG; keep it to warnings unless asked.
-    logging.getLogger("git").setLevel(max(root.level, logging.INFO))
+    # GitPython logs every command and filelock every lock at DEBUG: too much
+    # even for --log-level debug, which is for the tracker's own steps.
+    for noisy in ("git", "filelock"):
+        logging.getLogger(noisy).setLevel(max(root.level, logging.INFO))

@@ -1,12 +1,25 @@
-"""Real git repositories in a temporary folder, built with the git CLI."""
+"""Real git repositories in a temporary folder, built with the git CLI.
+
+Also HTTP servers on loopback: git's own smart http server (git http-backend),
+a static file server, and one that refuses everyone.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from http.server import (
+    BaseHTTPRequestHandler,
+    SimpleHTTPRequestHandler,
+    ThreadingHTTPServer,
+)
 from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote
 
 import pytest
 
@@ -105,3 +118,117 @@ def make_repo(tmp_path: Path) -> Callable[..., GitRepo]:
 @pytest.fixture
 def cache_dir(tmp_path: Path) -> Path:
     return tmp_path / "cache"
+
+
+class GitHttpHandler(BaseHTTPRequestHandler):
+    """Serve the repositories under ``root`` over smart http, as git hosts do."""
+
+    root: Path
+
+    def do_GET(self) -> None:
+        self.run_backend()
+
+    def do_POST(self) -> None:
+        self.run_backend()
+
+    def run_backend(self) -> None:
+        """Run git http-backend as a CGI program for this request."""
+        path, _, query = self.path.partition("?")
+        body = self.read_body()
+        env = {
+            **os.environ,
+            "GIT_PROJECT_ROOT": str(self.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REQUEST_METHOD": self.command,
+            "PATH_INFO": unquote(path),
+            "QUERY_STRING": query,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "REMOTE_ADDR": self.client_address[0],
+        }
+        # Request headers CGI passes on: gzip bodies and protocol version 2.
+        for header in ("Content-Encoding", "Git-Protocol"):
+            if header in self.headers:
+                env["HTTP_" + header.upper().replace("-", "_")] = self.headers[header]
+        result = subprocess.run(
+            ["git", "http-backend"], input=body, env=env, capture_output=True
+        )
+
+        head, _, content = result.stdout.partition(b"\r\n\r\n")
+        status, headers = 200, []
+        for line in head.decode().splitlines():
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.split()[0])
+            else:
+                headers.append((name, value.strip()))
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+    def read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b""
+        while size := int(self.rfile.readline().split(b";")[0], 16):
+            body += self.rfile.read(size)
+            self.rfile.readline()
+        self.rfile.readline()
+        return body
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep requests out of the test output."""
+
+
+class StaticHandler(SimpleHTTPRequestHandler):
+    """Serve files, as a web server that knows nothing of git does."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep requests out of the test output."""
+
+
+class RefusingHandler(BaseHTTPRequestHandler):
+    """Ask every request for a password, as a private repository's host does."""
+
+    def do_GET(self) -> None:
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="private"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep requests out of the test output."""
+
+
+ServerKind = Literal["git", "static", "refusing"]
+
+
+@pytest.fixture
+def serve_http() -> Iterator[Callable[[ServerKind, Path], str]]:
+    """Return a starter of HTTP servers on 127.0.0.1; each returns its base URL.
+
+    A "git" server serves the repositories under the folder, by name, over
+    smart http; a "static" one serves the folder's files.
+    """
+    servers: list[ThreadingHTTPServer] = []
+
+    def serve(kind: ServerKind, root: Path) -> str:
+        handler: Callable[..., BaseHTTPRequestHandler]
+        if kind == "git":
+            handler = type("Handler", (GitHttpHandler,), {"root": root})
+        elif kind == "static":
+            handler = functools.partial(StaticHandler, directory=str(root))
+        else:
+            handler = RefusingHandler
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()

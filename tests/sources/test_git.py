@@ -6,19 +6,24 @@ import hashlib
 import itertools
 import logging
 import os
+import socket
 import subprocess
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
-from tests.sources.conftest import GitRepo
+from tests.sources.conftest import GitRepo, ServerKind
 from tracker.errors import ConfigError, SourceError
 from tracker.sources import SOURCE_KINDS
 from tracker.sources.git import GitSource, check_repo_url
 
 MakeRepo = Callable[..., GitRepo]
+ServeHttp = Callable[[ServerKind, Path], str]
 
 PAGE = "docs/upcoming-changes.md"
 BUNDLE = (
@@ -36,6 +41,7 @@ def make_source(
     path: str = PAGE,
     branch: str | None = "main",
     timeout: float = 60.0,
+    lock_timeout: float = 60.0,
 ) -> GitSource:
     return GitSource(
         name="Vendor API",
@@ -44,20 +50,36 @@ def make_source(
         path=path,
         cache_dir=cache_dir,
         timeout=timeout,
+        lock_timeout=lock_timeout,
     )
 
 
-def cache_git(cache_dir: Path, *args: str) -> str:
-    """Run git in the source's cache folder, the only folder under ``cache_dir``."""
+def cache_folder(cache_dir: Path) -> Path:
+    """Return the source's cache folder, the only folder under ``cache_dir``."""
     (cache,) = [folder for folder in cache_dir.iterdir() if folder.is_dir()]
+    return cache
+
+
+def cache_git(cache_dir: Path, *args: str) -> str:
+    """Run git in the source's cache folder."""
     result = subprocess.run(
-        ["git", "--git-dir", str(cache), *args], capture_output=True, check=True
+        ["git", "--git-dir", str(cache_folder(cache_dir)), *args],
+        capture_output=True,
+        check=True,
     )
     return result.stdout.decode()
 
 
 def folder_size(folder: Path) -> int:
     return sum(file.stat().st_size for file in folder.rglob("*") if file.is_file())
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """Return a port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -138,7 +160,9 @@ def test_cache_is_one_folder_per_source_named_after_name_and_repo(
         for repo in (origin.url, str(origin.path))
     ]
     expected = {f"vendor-api-{digest}" for digest in digests}
-    assert {folder.name for folder in cache_dir.iterdir()} == expected
+    assert {folder.name for folder in cache_dir.iterdir() if folder.is_dir()} == (
+        expected
+    )
 
 
 def test_cache_has_no_work_tree(origin: GitRepo, cache_dir: Path) -> None:
@@ -186,7 +210,7 @@ def test_missing_branch_lists_the_branches(origin: GitRepo, cache_dir: Path) -> 
 
     message = str(raised.value)
     assert f"branch mian not found in {origin.url}; branches: main, release" in message
-    assert not cache_dir.exists() or not list(cache_dir.iterdir())
+    assert not [folder for folder in cache_dir.iterdir() if folder.is_dir()]
 
 
 def test_unreachable_repository_names_it(tmp_path: Path, cache_dir: Path) -> None:
@@ -198,6 +222,82 @@ def test_unreachable_repository_names_it(tmp_path: Path, cache_dir: Path) -> Non
     message = str(raised.value)
     assert message.startswith(f"cannot reach repository {missing}: ")
     assert message.endswith("check the URL and your network or credentials")
+    assert "\n" not in message
+
+
+def test_refused_connection_is_unreachable(closed_port: int, cache_dir: Path) -> None:
+    url = f"https://127.0.0.1:{closed_port}/docs.git"
+
+    with pytest.raises(SourceError) as raised:
+        make_source(url, cache_dir).fetch_latest()
+
+    message = str(raised.value)
+    assert message.startswith(f"cannot reach repository {url}: ")
+    assert message.endswith("check the URL and your network or credentials")
+
+
+def serve_bare_copy(origin: GitRepo, folder: Path) -> None:
+    """Put a bare copy of ``origin`` in ``folder``, readable as static files."""
+    subprocess.run(
+        ["git", "clone", "--quiet", "--bare", str(origin.path), str(folder)],
+        check=True,
+    )
+    subprocess.run(["git", "-C", str(folder), "update-server-info"], check=True)
+
+
+@pytest.mark.parametrize(
+    ("kind", "address", "problem", "advice"),
+    [
+        (
+            "static",
+            "missing.git",
+            "has no git repository at that address",
+            "check the URL",
+        ),
+        ("static", "www/", "has no git repository at that address", "check the URL"),
+        (
+            "git",
+            "missing.git",
+            "has no git repository at that address",
+            "check the URL",
+        ),
+        (
+            "static",
+            "docs.git",
+            "serves git only as static files (dumb http)",
+            "check the URL, or use the host's ssh URL",
+        ),
+        (
+            "refusing",
+            "docs.git",
+            "refused access",
+            "check the credentials in the URL, or your ssh key",
+        ),
+    ],
+)
+def test_server_that_answered_is_not_called_unreachable(
+    kind: ServerKind,
+    address: str,
+    problem: str,
+    advice: str,
+    origin: GitRepo,
+    tmp_path: Path,
+    cache_dir: Path,
+    serve_http: ServeHttp,
+) -> None:
+    root = tmp_path / "site"
+    (root / "www").mkdir(parents=True)
+    (root / "www" / "index.html").write_text("<p>Welcome</p>\n")
+    serve_bare_copy(origin, root / "docs.git")
+    url = f"{serve_http(kind, root)}/{address}"
+
+    with pytest.raises(SourceError) as raised:
+        make_source(url, cache_dir).fetch_latest()
+
+    message = str(raised.value)
+    assert message.startswith(f"repository {url} was reached but {problem}")
+    assert message.endswith(f"; {advice}")
+    assert "cannot reach" not in message
     assert "\n" not in message
 
 
@@ -245,6 +345,169 @@ def test_slow_git_is_killed_after_the_timeout(
 
     with pytest.raises(SourceError, match="did not finish within 1 seconds"):
         source.fetch_latest()
+
+
+# Concurrent syncs and the cache lock
+
+
+def test_concurrent_syncs_of_one_source_all_succeed(
+    origin: GitRepo, cache_dir: Path
+) -> None:
+    make_source(origin.url, cache_dir).fetch_latest()
+    failures: list[str] = []
+    tips: list[str] = []
+
+    def sync(barrier: threading.Barrier, read_history: bool) -> None:
+        source = make_source(origin.url, cache_dir)
+        barrier.wait()
+        try:
+            if read_history:
+                tips.append(source.history()[-1].commit)
+            else:
+                tips.append(source.fetch_latest().commit)
+        except SourceError as error:
+            failures.append(str(error))
+
+    # Each round starts four syncs at once, as overlapping cron jobs would.
+    for round_number in range(3):
+        origin.write(PAGE, f"round {round_number}\n")
+        tip = origin.commit(f"Round {round_number}")
+        barrier = threading.Barrier(4)
+        threads = [
+            threading.Thread(target=sync, args=(barrier, number == 3))
+            for number in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert failures == []
+        assert tips[-4:] == [tip] * 4
+
+
+def lock_of(cache_dir: Path) -> FileLock:
+    """Return a lock on the file beside the source's cache folder."""
+    cache = cache_folder(cache_dir)
+    return FileLock(cache.with_name(f"{cache.name}.lock"))
+
+
+def test_sync_waits_while_another_process_holds_the_cache(
+    origin: GitRepo, cache_dir: Path
+) -> None:
+    make_source(origin.url, cache_dir).fetch_latest()
+    origin.write(PAGE, "changed\n")
+    tip = origin.commit("Change")
+    results: list[str] = []
+    waiting = threading.Thread(
+        target=lambda: results.append(
+            make_source(origin.url, cache_dir).fetch_latest().commit
+        )
+    )
+
+    with lock_of(cache_dir):
+        waiting.start()
+        time.sleep(0.5)
+        assert waiting.is_alive()
+    waiting.join(timeout=30)
+
+    assert results == [tip]
+
+
+def test_sync_gives_up_when_the_cache_stays_locked(
+    origin: GitRepo, cache_dir: Path
+) -> None:
+    make_source(origin.url, cache_dir).fetch_latest()
+    cache = cache_folder(cache_dir)
+
+    with lock_of(cache_dir), pytest.raises(SourceError) as raised:
+        make_source(origin.url, cache_dir, lock_timeout=0.2).history()
+
+    assert str(raised.value) == (
+        "another tracker process is syncing source Vendor API "
+        f"(lock {cache}.lock); try again later"
+    )
+
+
+def test_lock_files_left_by_a_killed_git_are_removed(
+    origin: GitRepo, cache_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = make_source(origin.url, cache_dir)
+    source.fetch_latest()
+    cache = cache_folder(cache_dir)
+    stale = [
+        cache / "shallow.lock",
+        cache / "packed-refs.lock",
+        cache / "config.lock",
+        cache / "refs" / "tracker" / "tip.lock",
+    ]
+    for file in stale:
+        file.write_text("")
+    origin.write(PAGE, "changed\n")
+    tip = origin.commit("Change")
+
+    revision = source.fetch_latest()
+
+    assert revision.commit == tip
+    assert not [file for file in stale if file.exists()]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"removing stale git lock source=Vendor API file={file}"
+        for file in sorted(stale)
+    ]
+
+
+def test_lock_taken_by_another_git_is_a_cache_problem_not_a_network_one(
+    origin: GitRepo, cache_dir: Path, tmp_path: Path
+) -> None:
+    # Another git takes the shallow lock while the sync's fetch runs: the
+    # upload-pack the cache is told to use takes it before serving.
+    source = make_source(origin.url, cache_dir)
+    source.fetch_latest()
+    cache = cache_folder(cache_dir)
+    upload_pack = cache_git(cache_dir, "config", "remote.origin.uploadpack").strip()
+    intruder = tmp_path / "upload-pack"
+    intruder.write_text(
+        f'#!/bin/sh\ntouch {cache}/shallow.lock\nexec {upload_pack} "$@"\n'
+    )
+    intruder.chmod(0o755)
+    cache_git(cache_dir, "config", "remote.origin.uploadpack", str(intruder))
+    origin.write(PAGE, "changed\n")
+    tip = origin.commit("Change")
+
+    with pytest.raises(SourceError) as raised:
+        source.fetch_latest()
+
+    message = str(raised.value)
+    assert message.startswith(
+        f"cannot update the cache of {origin.url} at {cache}: "
+        f"Unable to create '{cache}/shallow.lock': File exists."
+    )
+    assert message.endswith(
+        "try again, and if it persists delete that folder to rebuild it"
+    )
+    assert "cannot reach" not in message
+    cache_git(cache_dir, "config", "remote.origin.uploadpack", upload_pack)
+    assert source.fetch_latest().commit == tip
+
+
+def test_automatic_gc_finishes_before_the_sync_returns(
+    origin: GitRepo, cache_dir: Path
+) -> None:
+    # A gc left running in the background would collide with the next sync.
+    source = make_source(origin.url, cache_dir)
+    source.fetch_latest()
+    cache_git(cache_dir, "config", "gc.auto", "1")
+    cache_git(cache_dir, "config", "gc.autoPackLimit", "1")
+
+    for number in range(3):
+        origin.write(PAGE, f"revision {number}\n")
+        origin.commit(f"Revision {number}")
+        source.fetch_latest()
+
+        assert "packs: 1\n" in cache_git(cache_dir, "count-objects", "-v")
+        assert not (cache_folder(cache_dir) / "gc.pid").exists()
+        assert not (cache_folder(cache_dir) / "gc.log").exists()
 
 
 # Unsafe transports and secrets
@@ -320,6 +583,26 @@ def test_git_runs_no_remote_helper_even_from_cache_config(
         ("file:///srv/docs.git", "file:///srv/docs.git"),
         ("/srv/docs.git", "/srv/docs.git"),
         ("/srv/docs.bundle", "/srv/docs.bundle"),
+        (
+            "https://example.invalid/docs.git?private_token=s3cret",
+            "https://example.invalid/docs.git?***",
+        ),
+        (
+            "https://example.invalid/docs.git#s3cret",
+            "https://example.invalid/docs.git#***",
+        ),
+        (
+            "https://bot:s3cret@example.invalid/docs.git?token=s3cret#top",
+            "https://bot:***@example.invalid/docs.git?***",
+        ),
+        (
+            "https://example.invalid?token=s3cret",
+            "https://example.invalid?***",
+        ),
+        (
+            "HTTPS://ghp_token123@example.invalid/docs.git",
+            "HTTPS://***@example.invalid/docs.git",
+        ),
     ],
 )
 def test_check_repo_url_returns_display_form_without_secrets(
@@ -340,29 +623,57 @@ def test_plain_http_is_accepted_with_one_warning(
     assert "s3cret" not in record.getMessage()
 
 
+@pytest.mark.parametrize(
+    ("address", "shown"),
+    [
+        ("bot:s3cret@127.0.0.1:{port}/docs.git", "bot:***@127.0.0.1:{port}/docs.git"),
+        ("s3cret@127.0.0.1:{port}/docs.git", "***@127.0.0.1:{port}/docs.git"),
+        (
+            "bot:s3cret@127.0.0.1:{port}/docs.git?token=s3cret2#s3cret3",
+            "bot:***@127.0.0.1:{port}/docs.git?***",
+        ),
+        # git quotes the URL in its message; the space must not end it early.
+        (
+            "127.0.0.1:{port}/my docs.git?token=s3cret",
+            "127.0.0.1:{port}/my docs.git?***",
+        ),
+    ],
+)
 def test_errors_and_logs_never_show_the_token(
-    tmp_path: Path,
+    address: str,
+    shown: str,
+    closed_port: int,
     cache_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # git rewrites the https URL to a missing local folder, so nothing leaves
-    # the machine while the source still handles a URL with a token in it.
-    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
-    monkeypatch.setenv("GIT_CONFIG_KEY_0", f"url.{tmp_path.as_uri()}/.insteadOf")
-    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "https://bot:s3cret@example.invalid/")
+    # GitPython logs whole commands at DEBUG; logsetup keeps it at INFO.
+    caplog.set_level(logging.INFO, logger="git")
     caplog.set_level(logging.DEBUG)
-    source = make_source("https://bot:s3cret@example.invalid/docs.git", cache_dir)
+    source = make_source(f"https://{address.format(port=closed_port)}", cache_dir)
 
     with pytest.raises(SourceError) as raised:
         source.fetch_latest()
 
     message = str(raised.value)
     assert message.startswith(
-        "cannot reach repository https://bot:***@example.invalid/docs.git: "
+        f"cannot reach repository https://{shown.format(port=closed_port)}: "
     )
     assert "s3cret" not in message
+    assert "git failed source=Vendor API" in caplog.text
     assert "s3cret" not in caplog.text
+
+
+def test_upper_case_scheme_is_given_to_git_in_lower_case(
+    origin: GitRepo, cache_dir: Path, serve_http: ServeHttp
+) -> None:
+    origin.git("config", "uploadpack.allowFilter", "true")
+    url = serve_http("git", origin.path.parent).replace("http://", "HTTP://")
+
+    assert check_repo_url(f"{url}/origin") == f"{url}/origin"
+    revision = make_source(f"{url}/origin", cache_dir).fetch_latest()
+
+    assert revision.commit == origin.git("rev-parse", "HEAD")
+    assert revision.text.startswith("# Upcoming changes")
 
 
 # Partial clone

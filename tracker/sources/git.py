@@ -4,6 +4,9 @@ Each source keeps one bare, blob-less clone in its cache folder. A sync fetches
 the branch tip's commit and trees only; the page's own blob is fetched when it
 is read. Following a moved page or reading the history deepens the clone, still
 without blobs, and then fetches just the blobs of the page's revisions.
+
+One sync at a time uses a cache: a lock file beside it, ``<cache>.lock``, is
+held while a source is read, so overlapping runs (two cron jobs) wait in turn.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Literal, NamedTuple
 from urllib.parse import unquote, urlsplit
 
+from filelock import FileLock, Timeout
 from git.cmd import Git
 
 from tracker.errors import ConfigError, SourceError
@@ -39,6 +45,14 @@ _GIT_ENV = {
     "GIT_TERMINAL_PROMPT": "0",
     "GIT_LITERAL_PATHSPECS": "1",
 }
+
+# Automatic gc after a fetch stays in the foreground, inside the cache lock: a
+# detached gc would outlive the sync and hold lock files that the next sync
+# takes for leftovers of a killed git.
+_GIT_CONFIG = ("-c", "gc.autoDetach=false", "-c", "maintenance.autoDetach=false")
+
+# How long a sync waits for another sync of the same source, in seconds.
+_LOCK_TIMEOUT = 60.0
 
 # A local upload-pack ignores --filter unless it is told to accept filters.
 _LOCAL_UPLOAD_PACK = "git -c uploadpack.allowFilter=true upload-pack"
@@ -62,12 +76,52 @@ _LOG_OPTIONS = (
 _REMOTE_HELPER = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*::")
 _URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 _ALLOWED_SCHEMES = {"https", "http", "ssh", "file"}
-_URL_USERINFO = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>[^/\s'\"]*)@"
+# A URL in a message: git quotes URLs, which then run to the closing quote and
+# may hold spaces; an unquoted one runs to the next space or quote.
+_URL_IN_TEXT = re.compile(
+    r"(?P<quote>['\"])?"
+    r"(?P<url>[A-Za-z][A-Za-z0-9+.-]*://(?(quote)[^'\"]*|[^\s'\"]*))"
 )
+_QUERY_OR_FRAGMENT = re.compile(r"[?#]")
 _COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _ERROR_LINE = re.compile(r"(?:fatal|error): (.*)")
 _MAX_BRANCHES_SHOWN = 20
+
+# git's words when the cache could not be updated (a lock file held or left
+# behind by another git, a shallow file changed under it, a full disk): the
+# repository may be fine, so retrying or rebuilding the cache is the advice.
+_CACHE_FAILURE = re.compile(
+    r"Unable to create '[^']*\.lock'|cannot lock ref|could not lock"
+    r"|shallow file has changed|No space left on device"
+)
+
+# git's words when a server answered but could not serve the repository: what
+# to tell the user and what to advise, tried in order.
+_REACHED_BUT = (
+    (
+        re.compile(
+            r"repository '[^']*' not found|returned error: 404|not a git repository"
+            r"|does not appear to be a git repository|is this a git repository"
+        ),
+        "has no git repository at that address",
+        "check the URL",
+    ),
+    (
+        # TODO: dumb http is refused: it cannot serve the cache's shallow, blob-less fetches
+        re.compile(r"dumb http transport"),
+        "serves git only as static files (dumb http), which cannot send part "
+        "of a history",
+        "check the URL, or use the host's ssh URL",
+    ),
+    (
+        re.compile(
+            r"returned error: 40[13]|Authentication failed"
+            r"|could not read (?:Username|Password)|Permission denied \("
+        ),
+        "refused access",
+        "check the credentials in the URL, or your ssh key",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -118,7 +172,8 @@ class _GitFailedError(SourceError):
 def check_repo_url(repo: str) -> str:
     """Check that ``repo`` uses a transport we accept; return it fit for display.
 
-    The display form has any password or token in the URL replaced by "***".
+    The display form has any password or token in the URL, and its query
+    string and fragment, replaced by "***".
     Raises ConfigError for transports that can run commands or go unencrypted
     (remote helpers such as ``ext::``, ``git://``, options starting with "-").
     Plain ``http://`` is accepted with a warning.
@@ -140,7 +195,7 @@ def _warn_plain_http(display: str) -> None:
 
 def _parse_remote(repo: str) -> _Remote:
     """Classify ``repo``, or raise ConfigError if git must not be given it."""
-    shown = _redact(repo)
+    shown = _redact_value(repo)
     if not repo.strip():
         raise ConfigError("config: repo is empty; give an https or ssh URL or a path")
     if any(ord(char) < 0x20 or ord(char) == 0x7F for char in repo):
@@ -175,7 +230,11 @@ def _parse_remote(repo: str) -> _Remote:
 
 
 def _parse_url(repo: str, scheme: str, shown: str) -> _Remote:
-    """Classify a ``scheme://`` repository URL."""
+    """Classify a ``scheme://`` repository URL; ``scheme`` is in lower case.
+
+    The URL given to git has its scheme in lower case: git knows transports by
+    those names only and refuses "HTTPS://" ("transport 'HTTPS' not allowed").
+    """
     if scheme == "git":
         raise ConfigError(
             f"config: repo {shown} uses git://, which is neither encrypted nor "
@@ -187,18 +246,19 @@ def _parse_url(repo: str, scheme: str, shown: str) -> _Remote:
             "use https, ssh or file, or a local path"
         )
 
-    parts = urlsplit(repo)
+    url = scheme + repo[len(scheme) :]
+    parts = urlsplit(url)
     if scheme == "ssh":
         user, _, host = parts.netloc.rpartition("@")
         _check_ssh_parts(shown, user, host, parts.path)
-        return _Remote(repo, shown, "remote")
+        return _Remote(url, shown, "remote")
     if scheme == "file":
         path = Path(unquote(parts.path))
         # git reads a bundle from a path but not from a file:// URL.
         if path.name.endswith(".bundle"):
             return _Remote(str(path), shown, "bundle")
-        return _Remote(repo, shown, "local")
-    return _Remote(repo, shown, "remote")
+        return _Remote(url, shown, "local")
+    return _Remote(url, shown, "remote")
 
 
 def _check_ssh_parts(shown: str, user: str, host: str, path: str) -> None:
@@ -211,19 +271,44 @@ def _check_ssh_parts(shown: str, user: str, host: str, path: str) -> None:
 
 
 def _redact(text: str) -> str:
-    """Replace passwords and tokens in the URLs within ``text`` by "***"."""
-    return _URL_USERINFO.sub(_hide_userinfo, text)
+    """Hide the secrets of the URLs within ``text``, as ``_redact_url`` does."""
+    return _URL_IN_TEXT.sub(
+        lambda match: (match["quote"] or "") + _redact_url(match["url"]), text
+    )
 
 
-def _hide_userinfo(match: re.Match[str]) -> str:
-    scheme, info = match["scheme"], match["info"]
+def _redact_value(value: str) -> str:
+    """Hide secrets in a config value or argument, which may be one whole URL."""
+    # A whole URL may hold spaces, which would end it within a text.
+    return _redact_url(value) if _URL_SCHEME.match(value) else _redact(value)
+
+
+def _redact_url(url: str) -> str:
+    """Replace the password or token, query string and fragment of ``url`` by "***".
+
+    Tokens travel as a lone user name (GitHub, GitLab), a password, or a query
+    parameter such as ``?private_token=``.
+    """
+    scheme, _, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    info, at, host = authority.rpartition("@")
+    if at:
+        info = _hide_userinfo(scheme, info)
+    address = host + slash + path
+    hidden = _QUERY_OR_FRAGMENT.search(address)
+    if hidden:
+        address = address[: hidden.start() + 1] + "***"
+    return f"{scheme}://{info}{at}{address}"
+
+
+def _hide_userinfo(scheme: str, info: str) -> str:
     user, has_password, _ = info.partition(":")
     if has_password:
-        return f"{scheme}{user}:***@"
+        return f"{user}:***"
     # A lone name before "@" in an https URL is usually a token (GitHub, GitLab).
     if scheme.lower().startswith("http"):
-        return f"{scheme}***@"
-    return match[0]
+        return "***"
+    return info
 
 
 def _slugify(name: str) -> str:
@@ -242,12 +327,14 @@ class GitSource:
         path: str,
         cache_dir: Path,
         timeout: float = 300.0,
+        lock_timeout: float = _LOCK_TIMEOUT,
     ) -> None:
         """Describe the source; nothing is fetched until it is read.
 
         ``branch`` None means the repository's default branch. ``timeout`` is
-        in seconds and applies to each git command. Raises ConfigError for a
-        ``repo`` that ``check_repo_url`` refuses.
+        in seconds and applies to each git command; ``lock_timeout`` is how
+        many seconds a read waits for another process reading the same source.
+        Raises ConfigError for a ``repo`` that ``check_repo_url`` refuses.
         """
         self.name = name
         self._display = check_repo_url(repo)
@@ -257,7 +344,9 @@ class GitSource:
         self._cache_dir = cache_dir
         repo_hash = hashlib.sha1(repo.encode(), usedforsecurity=False).hexdigest()
         self._cache = cache_dir / f"{_slugify(name)}-{repo_hash[:12]}"
+        self._lock_file = cache_dir / f"{self._cache.name}.lock"
         self._timeout = timeout
+        self._lock_timeout = lock_timeout
         remote_ref = "HEAD" if branch is None else f"refs/heads/{branch}"
         self._refspec = f"+{remote_ref}:{TIP_REF}"
 
@@ -269,25 +358,27 @@ class GitSource:
         ``commit`` is the tip, which need not be the commit that last changed
         the page. If the page is at neither ``path`` nor ``known_path``, and
         ``known_commit`` is given, the page is followed from there across moves.
-        Raises SourceError when the repository, branch or page is not found.
+        Raises SourceError when the repository, branch or page is not found,
+        or when another process keeps the source's cache locked too long.
         """
-        self._update()
-        tip = self._tip()
-        found = self._find_at(tip.id, known_path)
-
-        if found is None and known_path is not None and known_commit is not None:
-            self._deepen()
+        with self._locked_cache():
+            self._update()
             tip = self._tip()
-            found = self._find_at(tip.id, known_path) or self._find_moved(
-                tip.id, known_path, known_commit
-            )
-        if found is None:
-            raise self._missing_page_error(tip.id, known_path)
+            found = self._find_at(tip.id, known_path)
 
-        path, blob = found
-        text = self._decode(
-            self._git("cat-file", "blob", blob, network=True), tip.id, path
-        )
+            if found is None and known_path is not None and known_commit is not None:
+                self._deepen()
+                tip = self._tip()
+                found = self._find_at(tip.id, known_path) or self._find_moved(
+                    tip.id, known_path, known_commit
+                )
+            if found is None:
+                raise self._missing_page_error(tip.id, known_path)
+
+            path, blob = found
+            text = self._decode(
+                self._git("cat-file", "blob", blob, network=True), tip.id, path
+            )
         return PageRevision(tip.id, tip.committed_at, path, text)
 
     def history(self, *, known_path: str | None = None) -> list[PageRevision]:
@@ -298,15 +389,16 @@ class GitSource:
         the same name deleted and added in one commit. Raises SourceError like
         ``fetch_latest``.
         """
-        self._update()
-        self._deepen()
-        tip = self._tip()
-        found = self._find_at(tip.id, known_path)
-        if found is None:
-            raise self._missing_page_error(tip.id, known_path)
+        with self._locked_cache():
+            self._update()
+            self._deepen()
+            tip = self._tip()
+            found = self._find_at(tip.id, known_path)
+            if found is None:
+                raise self._missing_page_error(tip.id, known_path)
 
-        changes = self._walk_back(tip.id, found[0])
-        blobs = self._read_blobs([change.blob for change in changes])
+            changes = self._walk_back(tip.id, found[0])
+            blobs = self._read_blobs([change.blob for change in changes])
         log.debug("history read source=%s revisions=%d", self.name, len(changes))
         return [
             PageRevision(
@@ -317,6 +409,59 @@ class GitSource:
             )
             for change in reversed(changes)
         ]
+
+    # Locking the cache
+
+    @contextmanager
+    def _locked_cache(self) -> Iterator[None]:
+        """Hold the cache's lock file, so that one process at a time uses the cache.
+
+        Two gits fetching into one repository trip over each other's lock
+        files. Raises SourceError when the other process keeps the lock past
+        the lock timeout.
+        """
+        lock = FileLock(self._lock_file, timeout=self._lock_timeout)
+        started = time.monotonic()
+        try:
+            self._cache_dir.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+        # Timeout is an OSError too, so it comes first.
+        except Timeout:
+            raise SourceError(
+                f"another tracker process is syncing source {self.name} "
+                f"(lock {self._lock_file}); try again later"
+            ) from None
+        except OSError as error:
+            raise self._cache_error(error) from None
+
+        try:
+            log.debug(
+                "cache locked source=%s waited=%.2f",
+                self.name,
+                time.monotonic() - started,
+            )
+            self._remove_stale_git_locks()
+            yield
+        finally:
+            lock.release()
+
+    def _remove_stale_git_locks(self) -> None:
+        """Delete the lock files that a killed git left in the cache.
+
+        With the cache lock held no other git runs in the cache, so any lock
+        file there is a leftover, and git would fail on it until it is gone.
+        git names each lock "<file>.lock" and forbids ref names ending so, so
+        nothing else in the cache matches.
+        """
+        for stale in sorted(self._cache.rglob("*.lock")):
+            log.warning("removing stale git lock source=%s file=%s", self.name, stale)
+            try:
+                stale.unlink(missing_ok=True)
+            except OSError as error:
+                raise SourceError(
+                    f"cannot remove the stale git lock file {stale}: "
+                    f"{error.strerror}; delete it by hand"
+                ) from None
 
     # Fetching
 
@@ -348,7 +493,6 @@ class GitSource:
             options += ["--upload-pack", _LOCAL_UPLOAD_PACK]
 
         try:
-            self._cache_dir.mkdir(parents=True, exist_ok=True)
             staging = Path(
                 tempfile.mkdtemp(prefix=f".{self._cache.name}.", dir=self._cache_dir)
             )
@@ -633,7 +777,7 @@ class GitSource:
             return self._run(list(args), git_dir=git_dir or self._cache, stdin=stdin)
         except _GitFailedError as error:
             if network:
-                raise self._unreachable_error(str(error)) from None
+                raise self._remote_error(str(error)) from None
             raise SourceError(
                 f"git {args[0]} failed in the cache of {self._display} at "
                 f"{self._cache}: {error}; delete that folder to rebuild it"
@@ -656,7 +800,8 @@ class GitSource:
         Raises _GitFailedError with git's first error line, and SourceError
         when git runs past the timeout. git's full stderr is logged at DEBUG.
         """
-        command = ["git", *(["--git-dir", str(git_dir)] if git_dir else []), *args]
+        git_dir_option = ["--git-dir", str(git_dir)] if git_dir else []
+        command = ["git", *_GIT_CONFIG, *git_dir_option, *args]
         started = time.monotonic()
         # GitPython feeds stdin from a file; an empty one reads like /dev/null.
         with tempfile.TemporaryFile() as stream:
@@ -679,7 +824,7 @@ class GitSource:
         log.debug(
             "git failed source=%s command=%s status=%d seconds=%.1f stderr=%s",
             self.name,
-            _redact(" ".join(args)),
+            " ".join(_redact_value(arg) for arg in args),
             status,
             seconds,
             _redact(stderr),
@@ -709,9 +854,24 @@ class GitSource:
                     f"branch {self._branch} not found in {self._display}; "
                     f"branches: {shown}; check `branch` in the config"
                 )
-        return self._unreachable_error(reason)
+        return self._remote_error(reason)
 
-    def _unreachable_error(self, reason: str) -> SourceError:
+    def _remote_error(self, reason: str) -> SourceError:
+        """Explain a failed fetch: the cache, a server that answered, or the network."""
+        if _CACHE_FAILURE.search(reason):
+            return SourceError(
+                f"cannot update the cache of {self._display} at {self._cache}: "
+                f"{reason}; try again, and if it persists delete that folder to "
+                "rebuild it"
+            )
+        # Only a remote has a server to reach; a local path is there or not.
+        if self._remote.kind == "remote":
+            for pattern, problem, advice in _REACHED_BUT:
+                if pattern.search(reason):
+                    return SourceError(
+                        f"repository {self._display} was reached but {problem}: "
+                        f"{reason}; {advice}"
+                    )
         return SourceError(
             f"cannot reach repository {self._display}: {reason}; "
             "check the URL and your network or credentials"
