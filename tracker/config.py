@@ -135,23 +135,154 @@ class SourceSettings(Settings):
         return path
 
 
+def check_clock(text: str) -> str:
+    """Return ``text`` if it is a time of day written HH:MM (24-hour)."""
+    if not CLOCK.match(text):
+        raise ValueError(
+            f"bad time of day {text!r}; write HH:MM, e.g. '09:00' or '17:30'"
+        )
+    return text
+
+
+def check_duration(text: str) -> str:
+    """Return ``text`` if it reads as a duration."""
+    parse_duration(text)
+    return text
+
+
+CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+Clock = Annotated[str, AfterValidator(check_clock)]
+Duration = Annotated[str, AfterValidator(check_duration)]
+EventName = Literal["added", "rescheduled", "moved", "removed", "edited"]
+Weekday = Literal[
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
+]
+
+
+DEFAULT_EVENTS: tuple[EventName, ...] = ("added", "rescheduled", "moved", "removed")
+
+
+class NotifySettings(Settings):
+    """The ``[notify]`` table: defaults and limits for every channel."""
+
+    reminder_time: Clock = "09:00"
+    late_grace: Duration = "6h"
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    retry_delay: Duration = "1m"
+    templates_dir: Path | None = None
+
+
+class DigestSettings(Settings):
+    """A channel's ``digest`` table."""
+
+    schedule: Literal["daily", "weekly"]
+    time: Clock = "09:00"
+    weekday: Weekday = "monday"
+    horizon: Duration = "30d"
+
+
+class QuietHours(Settings):
+    """A channel's ``quiet_hours`` table: a local-time window, maybe over midnight."""
+
+    start: Clock
+    end: Clock
+
+
+class ChannelBase(Settings):
+    """What every ``[[channels]]`` entry has: what it gets and when."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
+    sources: list[str] | None = None
+    events: list[EventName] = Field(default_factory=lambda: list(DEFAULT_EVENTS))
+    reminders: list[Duration] = Field(default_factory=list)
+    reminder_time: Clock | None = None
+    digest: DigestSettings | None = None
+    timezone: Zone = "UTC"
+    keywords: list[str] = Field(default_factory=list)
+    quiet_hours: QuietHours | None = None
+
+
+class SlackChannel(ChannelBase):
+    """A Slack channel, posted to by a bot with chat.postMessage."""
+
+    type: Literal["slack"]
+    channel: str = Field(min_length=1)
+    token_env: str | None = None
+    token_file: Path | None = None
+    base_url: str | None = None
+
+    @model_validator(mode="after")
+    def _check_token(self) -> SlackChannel:
+        if (self.token_env is None) == (self.token_file is None):
+            raise ValueError(
+                f"channel {self.name!r} needs exactly one of token_env (the name of "
+                "an environment variable holding the bot token) or token_file"
+            )
+        return self
+
+
+class SlackWebhookChannel(ChannelBase):
+    """A Slack incoming webhook."""
+
+    type: Literal["slack_webhook"]
+    url_env: str = Field(min_length=1)
+
+
+class EmailChannel(ChannelBase):
+    """Mail through an SMTP server."""
+
+    type: Literal["email"]
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username_env: str | None = None
+    password_env: str | None = None
+    sender: str = Field(alias="from", min_length=3)
+    to: list[str] = Field(min_length=1)
+    timeout: float = Field(default=30.0, gt=0, le=600)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def smtp_port(self) -> int:
+        """The port: as set, else the usual one for the security mode."""
+        return self.port or {"starttls": 587, "ssl": 465, "none": 25}[self.security]
+
+
+Channel = Annotated[
+    SlackChannel | SlackWebhookChannel | EmailChannel, Field(discriminator="type")
+]
+
+
 class Config(Settings):
     """The whole configuration file."""
 
     tracker: TrackerSettings = TrackerSettings()
     database: DatabaseSettings = DatabaseSettings()
+    notify: NotifySettings = NotifySettings()
     sources: list[SourceSettings] = Field(default_factory=list)
+    channels: list[Channel] = Field(default_factory=list)
     _path: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _check_unique_names(self) -> Config:
-        seen: set[str] = set()
-        for source in self.sources:
-            if source.name in seen:
+    def _check_names(self) -> Config:
+        for kind, names in (
+            ("sources", [source.name for source in self.sources]),
+            ("channels", [channel.name for channel in self.channels]),
+        ):
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
                 raise ValueError(
-                    f"two sources are named {source.name!r}; give each a unique name"
+                    f"two {kind} are named {repeated[0]!r}; give each a unique name"
                 )
-            seen.add(source.name)
+        known = {source.name for source in self.sources}
+        for channel in self.channels:
+            unknown = sorted(set(channel.sources or []) - known)
+            if unknown:
+                raise ValueError(
+                    f"channel {channel.name!r} follows unknown source {unknown[0]!r}; "
+                    f"sources: {', '.join(sorted(known)) or 'none configured'}"
+                )
         return self
 
     @property
@@ -185,6 +316,14 @@ class Config(Settings):
                 return source
         known = ", ".join(s.name for s in self.sources) or "none configured"
         raise ConfigError(f"no source named {name!r}; sources: {known}")
+
+    def channel(self, name: str) -> SlackChannel | SlackWebhookChannel | EmailChannel:
+        """Return the channel called ``name``; ConfigError lists the known ones."""
+        for channel in self.channels:
+            if channel.name == name:
+                return channel
+        known = ", ".join(c.name for c in self.channels) or "none configured"
+        raise ConfigError(f"no channel named {name!r}; channels: {known}")
 
     def source_zone(self, source: SourceSettings) -> ZoneInfo:
         """The zone a source's dates without a zone are read in."""
@@ -299,19 +438,26 @@ def describe_location(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
     """Spell a pydantic location as TOML: ``[[sources]] 'clarifai' branch``."""
     if not loc:
         return "(top level)"
-    if loc[0] == "sources" and len(loc) >= 2 and isinstance(loc[1], int):
-        name = source_name(raw, loc[1])
-        rest = ".".join(str(part) for part in loc[2:])
-        return f"[[sources]] {name} {rest}".rstrip()
+    if loc[0] in ("sources", "channels") and len(loc) >= 2 and isinstance(loc[1], int):
+        table = str(loc[0])
+        name = entry_name(raw, table, loc[1])
+        # A channel's location names its type first; the TOML key does not.
+        rest_parts = (
+            loc[3:]
+            if table == "channels" and len(loc) > 2 and loc[2] in CHANNEL_MODELS
+            else loc[2:]
+        )
+        rest = ".".join(str(part) for part in rest_parts)
+        return f"[[{table}]] {name} {rest}".rstrip()
     if len(loc) == 1:
         return repr(str(loc[0]))
     return f"[{loc[0]}] {'.'.join(str(part) for part in loc[1:])}"
 
 
-def source_name(raw: dict[str, Any], index: int) -> str:
-    """Name a source entry by its ``name`` if it has one, else by position."""
+def entry_name(raw: dict[str, Any], table: str, index: int) -> str:
+    """Name a source or channel by its ``name`` if it has one, else by position."""
     try:
-        name = raw["sources"][index]["name"]
+        name = raw[table][index]["name"]
     except (KeyError, IndexError, TypeError):
         name = None
     return repr(name) if isinstance(name, str) else f"#{index + 1}"
@@ -323,13 +469,23 @@ def allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
     for part in loc:
         if isinstance(part, int):
             continue
+        if part in CHANNEL_MODELS:
+            model = CHANNEL_MODELS[str(part)]
+            continue
         annotation = model.model_fields[str(part)].annotation
         inner = getattr(annotation, "__args__", (annotation,))[0]
         if isinstance(inner, type) and issubclass(inner, BaseModel):
             model = inner
         elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
-    return sorted(model.model_fields)
+    return sorted(field.alias or name for name, field in model.model_fields.items())
+
+
+CHANNEL_MODELS: dict[str, type[BaseModel]] = {
+    "slack": SlackChannel,
+    "slack_webhook": SlackWebhookChannel,
+    "email": EmailChannel,
+}
 
 
 DURATION = re.compile(r"^\s*(\d+)\s*(w|d|h|m|s)\s*$", re.I)

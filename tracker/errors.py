@@ -29,9 +29,13 @@ class DeliveryError(TrackerError):
     """A notification could not be delivered.
 
     ``permanent`` tells whether retrying can help (a timeout, a 5xx) or not
-    (a revoked token, an unknown channel).
+    (a revoked token, an unknown channel). ``retry_after`` is how many
+    seconds the server asked us to wait, when it said.
     """
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.retry_after = retry_after
