@@ -240,6 +240,7 @@ class EmailChannel(ChannelBase):
     sender: str = Field(alias="from", min_length=3)
     to: list[str] = Field(min_length=1)
     timeout: float = Field(default=30.0, gt=0, le=600)
+    ca_file: Path | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -30,12 +30,19 @@ class DeliveryError(TrackerError):
 
     ``permanent`` tells whether retrying can help (a timeout, a 5xx) or not
     (a revoked token, an unknown channel). ``retry_after`` is how many
-    seconds the server asked us to wait, when it said.
+    seconds the server asked us to wait, when it said; ``delivered`` how
+    many posts of a split message went out before the failure.
     """
 
     def __init__(
-        self, message: str, *, permanent: bool, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        retry_after: float | None = None,
+        delivered: int = 0,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+        self.delivered = delivered

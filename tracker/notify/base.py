@@ -50,10 +50,13 @@ class Notifier(Protocol):
 
     ``send`` raises DeliveryError: ``permanent`` when retrying cannot help
     (a revoked token, an unknown channel, a rejected recipient), else with
-    ``retry_after`` seconds when the server said how long to wait.
+    ``retry_after`` seconds when the server said how long to wait. A Slack
+    message split into several posts may fail after some were delivered:
+    the error's ``delivered`` says how many, and the retry passes that as
+    ``skip_posts`` so that no post is sent twice.
     """
 
-    def send(self, message: Message) -> Receipt: ...
+    def send(self, message: Message, *, skip_posts: int = 0) -> Receipt: ...
 
 
 def read_secret(
