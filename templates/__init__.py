@@ -1,0 +1,1 @@
+"""The default message templates, installed as the package tracker.templates."""
