@@ -26,6 +26,7 @@ from tracker.config import (
     load_config,
     parse_duration,
 )
+from tracker.dispatch import Outcome, dispatch, send_digest_now, send_test
 from tracker.errors import ConfigError, ParseError, TrackerError
 from tracker.logsetup import FORMATS, LEVELS, configure_logging
 from tracker.parsing import FORMATS as PAGE_FORMATS
@@ -35,7 +36,7 @@ from tracker.parsing.model import ParsedEntry, Precision, Status
 from tracker.parsing.text import strip_control
 from tracker.store import records
 from tracker.store.db import open_engine, session_scope
-from tracker.store.models import Entry, Event, Revision, Source
+from tracker.store.models import Entry, Event, Notification, Revision, Source
 from tracker.sync import SyncResult, backfill_source, sync_source
 
 out = Console(highlight=False, soft_wrap=True)
@@ -77,6 +78,7 @@ app = typer.Typer(
 )
 
 
+OUTBOX_STATES = ("pending", "sending", "sent", "failed", "skipped", "cancelled")
 # Longer spans reach past the dates a datetime can hold.
 MAX_SPAN = timedelta(days=36525)
 SourceOption = Annotated[
@@ -600,6 +602,187 @@ def parse(
         *(f"line {e.line}: {w}" for e in page.entries for w in e.warnings),
     ]:
         err.print(f"warning: {safe(warning)}")
+
+
+def read_instant(text: str | None) -> datetime:
+    """The --at option: an ISO 8601 instant (UTC when it names no zone)."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO 8601 time; write e.g. 2020-02-05T14:00:00Z",
+            param_hint="--at",
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def outcome_json(outcome: Outcome) -> dict[str, Any]:
+    """The JSON form of a delivery outcome."""
+    return {
+        "key": outcome.key,
+        "channel": outcome.channel,
+        "kind": outcome.kind,
+        "title": outcome.title,
+        "status": outcome.status,
+        "detail": outcome.detail,
+        "late": outcome.late,
+        "text": outcome.message.text if outcome.message else None,
+    }
+
+
+def print_outcomes(outcomes: Sequence[Outcome], *, show_text: bool) -> None:
+    """One line per message, and its text for a dry run."""
+    if not outcomes:
+        out.print("Nothing is due.")
+    for outcome in outcomes:
+        late = " (late)" if outcome.late else ""
+        out.print(
+            f"{outcome.status}: {outcome.kind} to {safe(outcome.channel)}{late}: "
+            f"{safe(outcome.title)} [{safe(outcome.detail)}]"
+        )
+        if show_text and outcome.message is not None:
+            out.print(safe(outcome.message.text))
+            out.print()
+
+
+@app.command()
+def remind(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show what would be sent; send and store nothing."
+        ),
+    ] = False,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="Act as if it were this time (ISO 8601), e.g. 2020-02-05T14:00:00Z."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Plan reminders and send every message due now (or at --at)."""
+    now = read_instant(at)
+    config = ctx.obj.config()
+    engine = open_store(config)
+    outcomes = dispatch(engine, config, now, dry_run=dry_run)
+    if as_json:
+        print_json([outcome_json(outcome) for outcome in outcomes])
+    else:
+        print_outcomes(outcomes, show_text=dry_run)
+    if any(outcome.status == "failed" for outcome in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def digest(
+    ctx: typer.Context,
+    channel: Annotated[
+        str | None, typer.Option("--channel", help="Only this channel.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the digest; send nothing.")
+    ] = False,
+) -> None:
+    """Send each channel's digest now."""
+    config = ctx.obj.config()
+    chosen = [config.channel(channel)] if channel else list(config.channels)
+    if not chosen:
+        raise ConfigError(
+            "no [[channels]] configured; add one (see config.example.toml)"
+        )
+    engine = open_store(config)
+    now = datetime.now(UTC)
+    outcomes = [
+        send_digest_now(engine, config, item, now, dry_run=dry_run) for item in chosen
+    ]
+    print_outcomes(outcomes, show_text=dry_run)
+    if any(outcome.status == "failed" for outcome in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command("outbox")
+def show_outbox(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="Only rows in this state: pending, sending, sent, failed, skipped, cancelled."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the notifications in the outbox, newest due first."""
+    if status is not None and status not in OUTBOX_STATES:
+        raise typer.BadParameter(
+            f"use one of {', '.join(OUTBOX_STATES)}", param_hint="--status"
+        )
+    config = ctx.obj.config()
+    engine = open_store(config)
+    with session_scope(engine) as session:
+        query = select(Notification).order_by(
+            col(Notification.due_at).desc(), col(Notification.id).desc()
+        )
+        if status is not None:
+            query = query.where(Notification.status == status)
+        rows = list(session.exec(query).all())
+    if as_json:
+        print_json([notification_json(row) for row in rows])
+        return
+    if not rows:
+        out.print("The outbox is empty.")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for heading in ("ID", "Channel", "Kind", "Status", "Due", "Tries"):
+        table.add_column(heading, no_wrap=True)
+    table.add_column("Key / result", overflow="fold")
+    for row in rows:
+        result = row.last_error or row.response or ""
+        table.add_row(
+            str(row.id),
+            safe(row.channel),
+            row.kind,
+            row.status + (" (late)" if row.late else ""),
+            f"{row.due_at:%Y-%m-%d %H:%M}Z",
+            str(row.attempts),
+            safe(f"{row.key} {result}".strip()),
+        )
+    out.print(table)
+
+
+def notification_json(row: Notification) -> dict[str, Any]:
+    """The JSON form of an outbox row."""
+    return {
+        "id": row.id,
+        "key": row.key,
+        "channel": row.channel,
+        "kind": row.kind,
+        "status": row.status,
+        "entry_id": row.entry_id,
+        "event_id": row.event_id,
+        "lead": row.lead,
+        "target_at": iso(row.target_at),
+        "due_at": iso(row.due_at),
+        "attempts": row.attempts,
+        "late": row.late,
+        "sent_at": iso(row.sent_at),
+        "last_error": row.last_error,
+        "response": row.response,
+    }
+
+
+@app.command("test-channel")
+def test_channel(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The channel's name in the config.")],
+) -> None:
+    """Send one test message to a channel and show the server's answer."""
+    config = ctx.obj.config()
+    outcome = send_test(config.channel(name), datetime.now(UTC))
+    out.print(f"sent a test message to {safe(name)}: {safe(outcome.detail)}")
 
 
 def iso(value: datetime | date | None) -> str | None:

@@ -97,6 +97,12 @@ class DatabaseSettings(Settings):
         return url
 
 
+GITHUB_REPO = re.compile(
+    r"^(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)"
+    r"(?P<repo>[\w.-]+/[\w.-]+?)(?:\.git)?/?$"
+)
+
+
 class SourceSettings(Settings):
     """One ``[[sources]]`` entry: a page to track."""
 
@@ -107,6 +113,7 @@ class SourceSettings(Settings):
     path: str = Field(min_length=1)
     timezone: Zone | None = None
     format: Literal["auto", "markdown", "html"] = "auto"
+    page_url: str | None = None
     upcoming_headings: Patterns = Field(default=list(DEFAULT_UPCOMING_HEADINGS))
     completed_headings: Patterns = Field(default=list(DEFAULT_COMPLETED_HEADINGS))
     max_removed_fraction: float = Field(
@@ -123,6 +130,30 @@ class SourceSettings(Settings):
         except ConfigError as error:
             raise ValueError(str(error).removeprefix("config: ")) from None
         return repo
+
+    @field_validator("page_url")
+    @classmethod
+    def _check_page_url(cls, page_url: str | None) -> str | None:
+        if page_url is None:
+            return None
+        if not page_url.startswith(("https://", "http://")):
+            raise ValueError(f"{page_url!r} is not an http(s) URL")
+        try:
+            page_url.format(commit="c", path="p")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(
+                f"{page_url!r} may only use {{commit}} and {{path}} as placeholders"
+            ) from None
+        return page_url
+
+    def page_link(self, commit: str, path: str) -> str | None:
+        """A web link to the page at ``commit``: ``page_url``, or GitHub's."""
+        if self.page_url is not None:
+            return self.page_url.format(commit=commit, path=path)
+        github = GITHUB_REPO.match(self.repo)
+        if github is None:
+            return None
+        return f"https://github.com/{github.group('repo')}/blob/{commit}/{path}"
 
     @field_validator("path")
     @classmethod

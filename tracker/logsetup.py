@@ -46,3 +46,6 @@ def configure_logging(level: str = "warning", log_format: str = "text") -> None:
     # even for --log-level debug, which is for the tracker's own steps.
     for noisy in ("git", "filelock"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.INFO))
+    # slack_sdk logs each request (message text included) and each retry;
+    # the tracker logs deliveries and failures itself.
+    logging.getLogger("slack_sdk").setLevel(max(root.level, logging.WARNING))

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from tracker import outbox
 from tracker.config import Config, SourceSettings
 from tracker.diff import Comparison, EventKind, Known, match_entries
 from tracker.errors import ParseError, SourceError
@@ -52,6 +53,7 @@ class SyncResult:
     baseline: bool = False
     unchanged: bool = False
     warnings: int = 0
+    queued: int = 0
 
 
 def build_source(config: Config, settings: SourceSettings) -> GitSource:
@@ -223,7 +225,12 @@ def store_revision(
     events = records.save_step(
         session, source, revision, step, lambda ref: resolve_stored(session, ref), rows
     )
-    records.record_success(session, source, page, datetime.now(UTC))
+    now = datetime.now(UTC)
+    # In the same transaction as the events: an alert exists iff its event does.
+    result.queued = outbox.enqueue_alerts(
+        session, config, source, revision, events, now
+    )
+    records.record_success(session, source, page, now)
     result.entries = len(parsed.entries)
     result.revisions = 1
     result.baseline = step.baseline

@@ -26,7 +26,7 @@ def test_first_open_creates_the_file_and_the_schema(tmp_path: Path) -> None:
     with engine.connect() as connection:
         assert (
             connection.execute(text("select version_num from alembic_version")).scalar()
-            == "0001"
+            == "0002"
         )
 
 

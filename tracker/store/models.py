@@ -147,3 +147,44 @@ class Event(SQLModel, table=True):
     )
     baseline: bool = False
     superseded: bool = False
+
+
+class Notification(SQLModel, table=True):
+    """One message to one channel, in the outbox until it is delivered.
+
+    ``key`` is unique: a reminder is ``reminder:<channel>:<entry>:<instant
+    it is for>:<lead>``, an alert ``alert:<channel>:<event>``, a digest
+    ``digest:<channel>:<period start>``; planning the same message twice
+    finds the row already there. ``status`` is pending, sending (claimed
+    until ``claimed_until``), sent, failed, skipped or cancelled.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    channel: str = Field(index=True)
+    kind: str
+    source_id: int | None = Field(default=None, foreign_key="source.id")
+    entry_id: int | None = Field(default=None, foreign_key="entry.id", index=True)
+    event_id: int | None = Field(default=None, foreign_key="event.id")
+    lead: str | None = None
+    target_at: datetime | None = Field(default=None, sa_column=utc_column())
+    due_at: datetime = Field(sa_column=utc_column(nullable=False))
+    status: str = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=utc_column(nullable=False))
+    claimed_by: str | None = None
+    claimed_until: datetime | None = Field(default=None, sa_column=utc_column())
+    delivered_posts: int = 0
+    late: bool = False
+    sent_at: datetime | None = Field(default=None, sa_column=utc_column())
+    last_error: str | None = None
+    response: str | None = None
+    created_at: datetime = Field(
+        default_factory=now, sa_column=utc_column(nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=now, sa_column=utc_column(nullable=False)
+    )

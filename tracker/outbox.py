@@ -1,0 +1,377 @@
+"""The outbox: planning notifications into rows, claiming and settling them.
+
+Every notification is a row with a unique key, written in the transaction
+that decided it should exist (a sync's alerts with its events). Sending is
+claim (pending -> sending, with a lease), send, then sent or back to
+pending or failed, each step its own transaction: a process killed after
+the claim leaves a row that is claimed again once its lease ran out.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, or_, select
+
+from tracker.config import Channel, Config, parse_duration
+from tracker.errors import DeliveryError
+from tracker.parsing.model import Precision, Status
+from tracker.planning import (
+    EntryState,
+    PlannedReminder,
+    digest_key,
+    digest_period_start,
+    follows,
+    plan_reminders,
+    quiet_until,
+)
+from tracker.store.models import Entry, Event, Notification, Revision, Source
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+# A message sent this long after its time is marked late.
+LATE_AFTER = timedelta(minutes=5)
+MAX_RETRY_DELAY = timedelta(hours=1)
+# Kinds whose moment passes: sent late within the grace, skipped after it.
+TIMELY_KINDS = frozenset({"reminder", "digest"})
+# Events that give an entry its current date and status.
+DATING_KINDS = ("added", "rescheduled", "moved")
+
+
+def worker_name() -> str:
+    """Who claims rows: host and process, for the outbox listing."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """What planning changed in the outbox."""
+
+    added: int
+    cancelled: int
+
+
+def entries_as_of(session: Session, at: datetime) -> list[EntryState]:
+    """Every entry as the event log says the page had it at ``at``.
+
+    The latest event of an entry up to ``at`` holds its date and status then;
+    an entry whose latest event is a removal is gone. Events are taken in
+    page-history order (commit time), not in the order they were stored: a
+    backfill stores old events after newer ones.
+    """
+    query = (
+        select(Event, Entry, Source.name)
+        .join(Entry, col(Entry.id) == Event.entry_id)
+        .join(Source, col(Source.id) == Event.source_id)
+        .where(col(Event.superseded).is_(False), col(Event.revision_at) <= at)
+        .order_by(col(Event.revision_at), col(Event.id))
+    )
+    latest: dict[int, tuple[Event, Entry, str]] = {}
+    since: dict[int, datetime] = {}
+    for event, entry, source in session.exec(query).all():
+        latest[event.entry_id] = (event, entry, source)
+        if event.kind in DATING_KINDS:
+            since[event.entry_id] = event.revision_at
+
+    states: list[EntryState] = []
+    for entry_id, (event, entry, source) in latest.items():
+        if event.kind == "removed" or event.new_status is None:
+            continue
+        states.append(
+            EntryState(
+                entry_id=entry_id,
+                source=source,
+                title=entry.title,
+                details=entry.details,
+                status=Status(event.new_status),
+                date=event.new_date,
+                due_at=event.new_due_at,
+                precision=Precision(event.new_precision or "unknown"),
+                known_since=since.get(entry_id, event.revision_at),
+            )
+        )
+    return states
+
+
+def plan(session: Session, config: Config, now: datetime) -> PlanResult:
+    """Bring reminders and digests in the outbox in line with the page.
+
+    Reminders no longer wanted (the change was rescheduled, completed or
+    removed) are cancelled; wanted ones are added, or revived if they were
+    cancelled before and their time has not passed.
+    """
+    wanted = plan_reminders(
+        entries_as_of(session, now), config.channels, config.notify, now
+    )
+    added = cancelled = 0
+    by_key = {reminder.key: reminder for reminder in wanted}
+    pending = session.exec(
+        select(Notification).where(
+            Notification.kind == "reminder", Notification.status == "pending"
+        )
+    ).all()
+    for row in pending:
+        if row.key not in by_key:
+            settle(
+                row,
+                "cancelled",
+                now,
+                error="no longer planned: the change moved, completed or left the page",
+            )
+            cancelled += 1
+    for reminder in wanted:
+        added += add_reminder(session, reminder, now)
+    added += plan_digests(session, config, now)
+    session.flush()
+    if added or cancelled:
+        log.info("outbox planned added=%d cancelled=%d", added, cancelled)
+    return PlanResult(added=added, cancelled=cancelled)
+
+
+def add_reminder(session: Session, reminder: PlannedReminder, now: datetime) -> int:
+    """Insert a planned reminder, or revive a cancelled one; 1 if it did."""
+    row = session.exec(
+        select(Notification).where(Notification.key == reminder.key)
+    ).first()
+    if row is None:
+        session.add(
+            Notification(
+                key=reminder.key,
+                channel=reminder.channel,
+                kind="reminder",
+                entry_id=reminder.entry_id,
+                lead=reminder.lead,
+                target_at=reminder.target_at,
+                due_at=reminder.due_at,
+                next_attempt_at=reminder.due_at,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        return 1
+    if row.status == "cancelled":
+        row.status, row.last_error, row.updated_at = "pending", None, now
+        row.next_attempt_at = max(row.due_at, now)
+        return 1
+    return 0
+
+
+def plan_digests(session: Session, config: Config, now: datetime) -> int:
+    """Add the current period's digest of each channel that has one."""
+    grace = parse_duration(config.notify.late_grace)
+    added = 0
+    for channel in config.channels:
+        start = digest_period_start(channel, now)
+        if start is None or start < now - grace:
+            continue
+        key = digest_key(channel.name, start)
+        if session.exec(select(Notification.id).where(Notification.key == key)).first():
+            continue
+        session.add(
+            Notification(
+                key=key,
+                channel=channel.name,
+                kind="digest",
+                due_at=start,
+                next_attempt_at=start,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        added += 1
+    return added
+
+
+def queue_digest(session: Session, channel: Channel, now: datetime) -> Notification:
+    """The digest row for ``now``: this period's, or an unscheduled one."""
+    start = digest_period_start(channel, now)
+    key = (
+        digest_key(channel.name, start)
+        if start
+        else f"digest:{channel.name}:now:{now:%Y-%m-%dT%H:%M:%SZ}"
+    )
+    row = session.exec(select(Notification).where(Notification.key == key)).first()
+    if row is None:
+        row = Notification(
+            key=key,
+            channel=channel.name,
+            kind="digest",
+            due_at=now,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+    return row
+
+
+def enqueue_alerts(
+    session: Session,
+    config: Config,
+    source: Source,
+    revision: Revision,
+    events: Sequence[Event],
+    now: datetime,
+) -> int:
+    """Queue the alerts a sync's events call for; return how many.
+
+    A first sync is a baseline: instead of one alert per entry, each channel
+    gets one summary line.
+    """
+    queued = 0
+    for channel in config.channels:
+        if channel.sources is not None and source.name not in channel.sources:
+            continue
+        if any(event.baseline for event in events):
+            key = f"summary:{channel.name}:{source.name}:{revision.commit}"
+            queued += queue(
+                session,
+                immediate(key, channel.name, "summary", now, source_id=source.id),
+            )
+            continue
+        for event in events:
+            entry = session.get(Entry, event.entry_id)
+            if event.kind not in channel.events or entry is None:
+                continue
+            if not follows(channel, source.name, entry.title, entry.details):
+                continue
+            key = f"alert:{channel.name}:{event.id}"
+            row = immediate(key, channel.name, "alert", now, source_id=source.id)
+            row.entry_id, row.event_id = entry.id, event.id
+            queued += queue(session, row)
+    return queued
+
+
+def immediate(
+    key: str, channel: str, kind: str, now: datetime, *, source_id: int | None
+) -> Notification:
+    """A row to send as soon as possible."""
+    return Notification(
+        key=key,
+        channel=channel,
+        kind=kind,
+        source_id=source_id,
+        due_at=now,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def queue(session: Session, row: Notification) -> int:
+    """Add ``row`` unless its key is already there; 1 if added."""
+    if session.exec(select(Notification.id).where(Notification.key == row.key)).first():
+        return 0
+    session.add(row)
+    return 1
+
+
+def claim_due(
+    session: Session, config: Config, now: datetime, *, worker: str, limit: int = 100
+) -> list[Notification]:
+    """Claim the rows due at ``now`` for ``worker``; their lease starts now.
+
+    Rows whose moment passed beyond the late grace are skipped, rows inside
+    their channel's quiet hours are put off to the end of them. On
+    PostgreSQL, rows another replica holds are passed over (SKIP LOCKED).
+    """
+    grace = parse_duration(config.notify.late_grace)
+    channels = {channel.name: channel for channel in config.channels}
+    query = (
+        select(Notification)
+        .where(
+            or_(
+                (col(Notification.status) == "pending")
+                & (col(Notification.next_attempt_at) <= now),
+                (col(Notification.status) == "sending")
+                & (col(Notification.claimed_until) <= now),
+            )
+        )
+        .order_by(col(Notification.next_attempt_at), col(Notification.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed: list[Notification] = []
+    for row in session.exec(query).all():
+        channel = channels.get(row.channel)
+        if channel is None:
+            settle(
+                row,
+                "skipped",
+                now,
+                error=f"channel {row.channel!r} is no longer configured",
+            )
+            continue
+        if row.kind in TIMELY_KINDS and row.due_at < now - grace:
+            settle(
+                row,
+                "skipped",
+                now,
+                error=f"missed: due {row.due_at:%Y-%m-%d %H:%M}Z, more than {config.notify.late_grace} ago",
+            )
+            log.warning(
+                "notification skipped key=%s reason=missed due_at=%s",
+                row.key,
+                row.due_at.isoformat(),
+            )
+            continue
+        quiet_end = quiet_until(channel, now)
+        if quiet_end is not None:
+            row.status, row.next_attempt_at, row.updated_at = "pending", quiet_end, now
+            continue
+        row.status, row.claimed_by, row.claimed_until = "sending", worker, now + LEASE
+        row.attempts += 1
+        row.updated_at = now
+        claimed.append(row)
+    session.flush()
+    return claimed
+
+
+def settle(
+    row: Notification, status: str, now: datetime, *, error: str | None = None
+) -> None:
+    """Put a row in a final or waiting state."""
+    row.status, row.last_error, row.updated_at = status, error, now
+    row.claimed_by = row.claimed_until = None
+
+
+def mark_sent(row: Notification, now: datetime, response: str) -> None:
+    """Record a delivery."""
+    settle(row, "sent", now)
+    row.sent_at, row.response = now, response
+    row.late = now - row.due_at > LATE_AFTER
+
+
+def mark_failed(
+    row: Notification, config: Config, now: datetime, error: DeliveryError
+) -> None:
+    """Record a failed attempt: retry later, or give up for good."""
+    row.delivered_posts = max(row.delivered_posts, error.delivered)
+    if error.permanent or row.attempts >= config.notify.max_attempts:
+        settle(row, "failed", now, error=str(error))
+        return
+    base = parse_duration(config.notify.retry_delay)
+    delay = min(base * 2 ** (row.attempts - 1), MAX_RETRY_DELAY)
+    if error.retry_after is not None:
+        delay = max(delay, timedelta(seconds=error.retry_after))
+    settle(row, "pending", now, error=str(error))
+    row.next_attempt_at = now + delay
+
+
+def next_due(session: Session) -> datetime | None:
+    """When the next pending row is due, for a scheduler to wake up."""
+    query = (
+        select(Notification)
+        .where(Notification.status == "pending")
+        .order_by(col(Notification.next_attempt_at))
+        .limit(1)
+    )
+    row = session.exec(query).first()
+    return row.next_attempt_at if row is not None else None
