@@ -33,7 +33,7 @@ from tracker.notify.render import (
 from tracker.notify.slack import SlackNotifier, SlackWebhookNotifier
 from tracker.parsing.dates import describe_date
 from tracker.parsing.model import Precision, Status
-from tracker.planning import follows
+from tracker.planning import EntryState, follows
 from tracker.store.db import session_scope
 from tracker.store.models import Entry, Event, Notification, Revision, Source
 
@@ -292,8 +292,9 @@ def render(
     zone = ZoneInfo(channel.timezone)
     if row.kind == "reminder" and row.entry_id is not None:
         entry, source = entry_and_source(session, row.entry_id)
+        state = outbox.state_of(session, row.entry_id, now)
         reminder = ReminderView(
-            entry=entry_view(session, entry, source, config, zone, now),
+            entry=entry_view(session, entry, source, config, zone, now, state),
             lead=row.lead or "",
             lead_text=describe_lead(row.lead or ""),
             late=now - row.due_at > outbox.LATE_AFTER,
@@ -350,26 +351,36 @@ def entry_view(
     config: Config,
     zone: ZoneInfo,
     now: datetime,
+    state: EntryState | None = None,
 ) -> EntryView:
-    """What templates get to know about an entry."""
+    """What templates get to know about an entry.
+
+    ``state`` gives the date and status the page had at ``now`` when that
+    differs from the latest (a reminder sent for a date since moved); the
+    text is always the latest.
+    """
     revision = session.get(Revision, entry.last_revision_id)
+    day, due_at = entry.date, entry.due_at
+    precision, status = Precision(entry.precision), entry.status
+    date_text = entry.date_text
+    if state is not None and (state.date, state.due_at) != (day, due_at):
+        day, due_at, precision = state.date, state.due_at, state.precision
+        status = state.status.value
+        date_text = describe_date(
+            date=day, due_at=due_at, precision=precision, zone=zone
+        )
     days = None
-    if entry.due_at is not None:
-        days = (entry.due_at.astimezone(zone).date() - now.astimezone(zone).date()).days
+    if due_at is not None:
+        days = (due_at.astimezone(zone).date() - now.astimezone(zone).date()).days
     return EntryView(
         id=entry.id or 0,
         source=source.name,
         title=entry.title,
-        status=entry.status,
-        when=describe_date(
-            date=entry.date,
-            due_at=entry.due_at,
-            precision=Precision(entry.precision),
-            zone=zone,
-        ),
-        date_text=entry.date_text,
-        due_at=entry.due_at,
-        precision=entry.precision,
+        status=status,
+        when=describe_date(date=day, due_at=due_at, precision=precision, zone=zone),
+        date_text=date_text,
+        due_at=due_at,
+        precision=precision.value,
         details=entry.details,
         link=source_link(config, source, revision.commit, revision.path)
         if revision

@@ -57,7 +57,9 @@ class PlanResult:
     cancelled: int
 
 
-def entries_as_of(session: Session, at: datetime) -> list[EntryState]:
+def entries_as_of(
+    session: Session, at: datetime, *, entry_id: int | None = None
+) -> list[EntryState]:
     """Every entry as the event log says the page had it at ``at``.
 
     The latest event of an entry up to ``at`` holds its date and status then;
@@ -72,6 +74,8 @@ def entries_as_of(session: Session, at: datetime) -> list[EntryState]:
         .where(col(Event.superseded).is_(False), col(Event.revision_at) <= at)
         .order_by(col(Event.revision_at), col(Event.id))
     )
+    if entry_id is not None:
+        query = query.where(Event.entry_id == entry_id)
     latest: dict[int, tuple[Event, Entry, str]] = {}
     since: dict[int, datetime] = {}
     for event, entry, source in session.exec(query).all():
@@ -99,6 +103,13 @@ def entries_as_of(session: Session, at: datetime) -> list[EntryState]:
     return states
 
 
+def state_of(session: Session, entry_id: int, at: datetime) -> EntryState | None:
+    """One entry as the event log says the page had it at ``at``."""
+    for state in entries_as_of(session, at, entry_id=entry_id):
+        return state
+    return None
+
+
 def plan(session: Session, config: Config, now: datetime) -> PlanResult:
     """Bring reminders and digests in the outbox in line with the page.
 
@@ -106,9 +117,7 @@ def plan(session: Session, config: Config, now: datetime) -> PlanResult:
     removed) are cancelled; wanted ones are added, or revived if they were
     cancelled before and their time has not passed.
     """
-    wanted = plan_reminders(
-        entries_as_of(session, now), config.channels, config.notify, now
-    )
+    wanted = plan_reminders(entries_as_of(session, now), config.channels, config.notify)
     added = cancelled = 0
     by_key = {reminder.key: reminder for reminder in wanted}
     pending = session.exec(
@@ -125,8 +134,10 @@ def plan(session: Session, config: Config, now: datetime) -> PlanResult:
                 error="no longer planned: the change moved, completed or left the page",
             )
             cancelled += 1
+    oldest = now - parse_duration(config.notify.late_grace)
     for reminder in wanted:
-        added += add_reminder(session, reminder, now)
+        if reminder.due_at >= oldest:
+            added += add_reminder(session, reminder, now)
     added += plan_digests(session, config, now)
     session.flush()
     if added or cancelled:

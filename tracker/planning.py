@@ -90,14 +90,12 @@ def plan_reminders(
     entries: Iterable[EntryState],
     channels: Sequence[Channel],
     notify: NotifySettings,
-    now: datetime,
 ) -> list[PlannedReminder]:
-    """Every reminder that should be pending or done at ``now``.
+    """Every reminder the entries call for, past or future.
 
-    Leads that passed more than the late grace before ``now`` are left out:
-    they were either sent already (their rows remain) or missed.
+    Whether one is still worth sending is the outbox's business: it sends
+    late ones within the grace and skips older ones.
     """
-    grace = parse_duration(notify.late_grace)
     planned: list[PlannedReminder] = []
     for entry in entries:
         for channel in channels:
@@ -106,11 +104,11 @@ def plan_reminders(
             ):
                 continue
             target = reminder_target(entry, channel, notify)
-            if target is None or target <= now:
+            if target is None:
                 continue
             for lead in channel.reminders:
                 due_at = target - parse_duration(lead)
-                if due_at < entry.known_since or due_at < now - grace:
+                if due_at < entry.known_since:
                     continue
                 planned.append(
                     PlannedReminder(

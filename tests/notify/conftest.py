@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.notify.slack_api import SlackApiServer
+from tests.notify.smtp_server import RunningServer, run_smtp_server
 
 # slack_sdk routes through these, and ignores NO_PROXY, even for 127.0.0.1.
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
@@ -21,3 +22,10 @@ def slack_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackApiServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def plain_smtp() -> Iterator[RunningServer]:
+    """An SMTP server on 127.0.0.1 that takes mail in clear."""
+    with run_smtp_server() as server:
+        yield server
