@@ -283,3 +283,34 @@ def test_last_revision_lists_one_overdue_upcoming_change(whole_history: Path) ->
     ]
     assert "overdue" in table
     assert len(json.loads(run(config, "list", "--completed", "--json"))) == 13
+
+
+def test_example_config_dry_run_shows_the_reminders_due_then(
+    bundle: Path, tmp_path: Path
+) -> None:
+    example = (Path(__file__).parents[1] / "config.example.toml").read_text(
+        encoding="utf-8"
+    )
+    config = tmp_path / "tracker.toml"
+    config.write_text(
+        example.replace(
+            "[tracker]\n", f'[tracker]\ndata_dir = "{tmp_path / "data"}"\n', 1
+        ).replace(
+            'repo = "../shared/fixtures/clarifai-upcoming-history.bundle"',
+            f'repo = "{bundle}"',
+        ),
+        encoding="utf-8",
+    )
+    run(config, "backfill")
+
+    shown = json.loads(
+        run(config, "remind", "--dry-run", "--at", "2020-02-05T14:00:00Z", "--json")
+    )
+
+    # Both were announced on 2020-02-03 for 2020-02-12 9:00am ET (14:00Z):
+    # seven days before is exactly this moment.
+    assert sorted((item["kind"], item["title"], item["status"]) for item in shown) == [
+        ("reminder", FACE_TYPES, "would send"),
+        ("reminder", FACE_OBJECT, "would send"),
+    ]
+    assert json.loads(run(config, "outbox", "--json")) == []

@@ -640,7 +640,7 @@ def print_outcomes(outcomes: Sequence[Outcome], *, show_text: bool) -> None:
         late = " (late)" if outcome.late else ""
         out.print(
             f"{outcome.status}: {outcome.kind} to {safe(outcome.channel)}{late}: "
-            f"{safe(outcome.title)} [{safe(outcome.detail)}]"
+            f"{safe(outcome.title)} {safe(f'[{outcome.detail}]')}"
         )
         if show_text and outcome.message is not None:
             out.print(safe(outcome.message.text))

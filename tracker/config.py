@@ -413,11 +413,44 @@ def resolve_relative_paths(config: Config, path: Path) -> Config:
         database = database.model_copy(
             update={"url": resolve_sqlite_url(database.url, base)}
         )
+    notify = config.notify.model_copy(
+        update={"templates_dir": resolve_path(config.notify.templates_dir, base)}
+    )
+    channels = [resolve_channel_paths(channel, base) for channel in config.channels]
     resolved = config.model_copy(
-        update={"tracker": tracker, "sources": sources, "database": database}
+        update={
+            "tracker": tracker,
+            "sources": sources,
+            "database": database,
+            "notify": notify,
+            "channels": channels,
+        }
     )
     resolved._path = path
     return resolved
+
+
+def resolve_path(value: Path | None, base: Path) -> Path | None:
+    """``value`` made absolute against ``base`` (``~`` expanded)."""
+    if value is None:
+        return None
+    value = value.expanduser()
+    return value if value.is_absolute() else base / value
+
+
+def resolve_channel_paths(
+    channel: SlackChannel | SlackWebhookChannel | EmailChannel, base: Path
+) -> SlackChannel | SlackWebhookChannel | EmailChannel:
+    """A channel with its file paths (token_file, ca_file) made absolute."""
+    if isinstance(channel, SlackChannel):
+        return channel.model_copy(
+            update={"token_file": resolve_path(channel.token_file, base)}
+        )
+    if isinstance(channel, EmailChannel):
+        return channel.model_copy(
+            update={"ca_file": resolve_path(channel.ca_file, base)}
+        )
+    return channel
 
 
 def resolve_sqlite_url(url: str, base: Path) -> str:

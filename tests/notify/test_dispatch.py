@@ -424,3 +424,65 @@ def test_reminders_due_during_downtime_are_sent_late_within_the_grace_else_skipp
     assert (reminders["7d"].status, reminders["7d"].late) == ("sent", True)
     assert reminders["1d"].status == "skipped"
     assert "missed" in (reminders["1d"].last_error or "")
+
+
+def test_test_channel_reports_the_servers_answer(
+    vendor: Path, tmp_path: Path, slack_api: SlackApiServer
+) -> None:
+    commit(
+        vendor,
+        HEADER + "| May 6, 2031 | **Retire v1** Use v2. |\n",
+        datetime(2031, 1, 1, tzinfo=UTC),
+    )
+    config = write_config(tmp_path, vendor, "changes.md", slack_api)
+
+    out = run(config, "test-channel", "team")
+
+    assert out.startswith("sent a test message to team: ok channel=C0TRACKER ts=")
+    assert len(slack_api.posted()) == 1
+    assert run(config, "test-channel", "nope", code=2) == ""
+
+
+def test_outbox_lists_rows_by_status(
+    vendor: Path, tmp_path: Path, slack_api: SlackApiServer
+) -> None:
+    start = datetime(2031, 1, 1, tzinfo=UTC)
+    commit(vendor, HEADER + "| May 6, 2031 | **Retire v1** Use v2. |\n", start)
+    config = write_config(tmp_path, vendor, "changes.md", slack_api)
+    with time_machine.travel(start, tick=False):
+        run(config, "sync")
+        run(config, "remind")
+
+    pending = json.loads(run(config, "outbox", "--status", "pending", "--json"))
+    sent = json.loads(run(config, "outbox", "--status", "sent", "--json"))
+
+    assert sorted((row["kind"], row["lead"], row["due_at"]) for row in pending) == [
+        ("reminder", "1d", "2031-05-05T13:00:00Z"),
+        ("reminder", "7d", "2031-04-29T13:00:00Z"),
+    ]
+    assert [row["kind"] for row in sent] == ["summary"]
+    assert "2031-05-05 13:00Z" in run(config, "outbox")
+    run(config, "outbox", "--status", "lost", code=2)
+
+
+def test_digest_on_demand_is_sent_once_per_period(
+    vendor: Path, tmp_path: Path, slack_api: SlackApiServer
+) -> None:
+    start = datetime(2031, 1, 1, tzinfo=UTC)
+    commit(vendor, HEADER + "| Jan 20, 2031 | **Retire v1** Use v2. |\n", start)
+    digest = '[channels.digest]\nschedule = "weekly"\nweekday = "wednesday"\ntime = "09:00"\n'
+    config = write_config(tmp_path, vendor, "changes.md", slack_api, extra=digest)
+    with time_machine.travel(start, tick=False):
+        run(config, "sync")
+        run(config, "remind")
+    posts = len(slack_api.posted())
+
+    with time_machine.travel(start + timedelta(hours=20), tick=False):
+        preview = run(config, "digest", "--dry-run")
+        first = run(config, "digest", "--channel", "team")
+        second = run(config, "digest")
+
+    assert "would send: digest to team" in preview and "Retire v1" in preview
+    assert first.startswith("sent: digest to team")
+    assert second.startswith("sent: digest to team") and "already handled" in second
+    assert len(slack_api.posted()) == posts + 1
