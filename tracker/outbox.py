@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlmodel import Session, col, or_, select
 
 from tracker.config import Channel, Config, parse_duration
@@ -337,12 +338,39 @@ def claim_due(
         if quiet_end is not None:
             row.status, row.next_attempt_at, row.updated_at = "pending", quiet_end, now
             continue
-        row.status, row.claimed_by, row.claimed_until = "sending", worker, now + LEASE
-        row.attempts += 1
-        row.updated_at = now
-        claimed.append(row)
+        if take(session, row, worker, now):
+            claimed.append(row)
     session.flush()
     return claimed
+
+
+def take(session: Session, row: Notification, worker: str, now: datetime) -> bool:
+    """Claim one row unless another process claimed it since we read it.
+
+    The update only matches the row as it was read (same status, same
+    number of attempts), so of two processes reading it at once only one
+    takes it: SQLite has no SKIP LOCKED, and this needs none.
+    """
+    result = session.connection().execute(
+        update(Notification)
+        .where(
+            col(Notification.id) == row.id,
+            col(Notification.status) == row.status,
+            col(Notification.attempts) == row.attempts,
+        )
+        .values(
+            status="sending",
+            claimed_by=worker,
+            claimed_until=now + LEASE,
+            attempts=row.attempts + 1,
+            updated_at=now,
+        )
+    )
+    if result.rowcount != 1:
+        session.expunge(row)
+        return False
+    session.refresh(row)
+    return True
 
 
 def settle(
