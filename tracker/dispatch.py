@@ -97,11 +97,13 @@ def dispatch(
     if dry_run:
         return preview(engine, config, now, renderer)
 
+    # Secrets are read before anything is claimed: a missing token is a
+    # config error to fix, not a claim left to expire.
+    notifiers = {channel.name: notifier_for(channel) for channel in config.channels}
     with session_scope(engine) as session:
         outbox.plan(session, config, now)
         claimed = outbox.claim_due(session, config, now, worker=outbox.worker_name())
     channels = {channel.name: channel for channel in config.channels}
-    notifiers: dict[str, Notifier] = {}
     outcomes = []
     for row in claimed:
         outcomes.append(
@@ -244,7 +246,6 @@ def deliver(
 
     try:
         notifier = notifiers.get(channel.name) or notifier_for(channel)
-        notifiers[channel.name] = notifier
         receipt = notifier.send(message, skip_posts=row.delivered_posts)
     except DeliveryError as error:
         with session_scope(engine) as session:

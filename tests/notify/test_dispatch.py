@@ -486,3 +486,22 @@ def test_digest_on_demand_is_sent_once_per_period(
     assert first.startswith("sent: digest to team")
     assert second.startswith("sent: digest to team") and "already handled" in second
     assert len(slack_api.posted()) == posts + 1
+
+
+def test_a_missing_token_is_a_config_error_and_claims_nothing(
+    vendor: Path,
+    tmp_path: Path,
+    slack_api: SlackApiServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    start = datetime(2031, 1, 1, tzinfo=UTC)
+    commit(vendor, HEADER + "| May 6, 2031 | **Retire v1** Use v2. |\n", start)
+    config = write_config(tmp_path, vendor, "changes.md", slack_api)
+    monkeypatch.delenv("TRACKER_TEST_SLACK_TOKEN")
+    with time_machine.travel(start, tick=False):
+        run(config, "sync")
+        result = CliRunner().invoke(app, ["--config", str(config), "remind"])
+
+    assert result.exit_code == 2
+    assert "environment variable TRACKER_TEST_SLACK_TOKEN" in result.stderr
+    assert [row.status for row in rows(config)] == ["pending"]
