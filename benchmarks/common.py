@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import logging
 import os
 import platform
@@ -38,20 +39,7 @@ DATE_SPELLINGS = (
     "{year}-{month_number:02d}-{day:02d}",
     "Soon",
 )
-MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
+MONTHS = tuple(calendar.month_name[1:])
 
 
 def quiet_tracker_logs() -> None:

@@ -158,6 +158,14 @@ def open_store(config: Config) -> Engine:
     return open_engine(config.database_url)
 
 
+def open_for_source(ctx: typer.Context, source: str | None) -> tuple[Config, Engine]:
+    """The config and store for a command, checking ``--source`` names a source."""
+    config: Config = ctx.obj.config()
+    if source is not None:
+        config.source(source)
+    return config, open_store(config)
+
+
 def selected_sources(config: Config, name: str | None) -> list[Any]:
     """The sources a command works on: one by name, or all."""
     if name is not None:
@@ -283,10 +291,7 @@ def list_entries(
         else None
     )
 
-    config = ctx.obj.config()
-    if source is not None:
-        config.source(source)
-    engine = open_store(config)
+    config, engine = open_for_source(ctx, source)
     with session_scope(engine) as session:
         rows = records.list_entries(
             session, sources=[source] if source else None, statuses=statuses
@@ -453,10 +458,7 @@ def events(
         if since is not None
         else None
     )
-    config = ctx.obj.config()
-    if source is not None:
-        config.source(source)
-    engine = open_store(config)
+    config, engine = open_for_source(ctx, source)
     with session_scope(engine) as session:
         found = event_list(session, source=source, after=after)
     if as_json:
