@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from tracker import outbox
 from tracker.config import Channel, Config, EmailChannel, SlackChannel, parse_duration
-from tracker.errors import DeliveryError
+from tracker.errors import ConfigError, DeliveryError
 from tracker.notify.base import Message, Notifier, read_secret
 from tracker.notify.email import EmailNotifier
 from tracker.notify.render import (
@@ -77,7 +77,14 @@ def build_notifier(channel: Channel) -> Notifier:
         )
         return EmailNotifier(channel, username, password)
     url = read_secret(channel.name, "Slack webhook URL", channel.url_env)
-    return SlackWebhookNotifier(channel, url)
+    try:
+        return SlackWebhookNotifier(channel, url)
+    except ValueError:
+        # urllib's message would quote the URL, which is a secret.
+        raise ConfigError(
+            f"channel {channel.name!r}: the URL in {channel.url_env} is not a valid "
+            "URL; put the incoming webhook's URL there"
+        ) from None
 
 
 def dispatch(
@@ -100,12 +107,18 @@ def dispatch(
     # Secrets are read before anything is claimed: a missing token is a
     # config error to fix, not a claim left to expire.
     notifiers = {channel.name: notifier_for(channel) for channel in config.channels}
+    channels = {channel.name: channel for channel in config.channels}
+    worker = outbox.worker_name()
     with session_scope(engine) as session:
         outbox.plan(session, config, now)
-        claimed = outbox.claim_due(session, config, now, worker=outbox.worker_name())
-    channels = {channel.name: channel for channel in config.channels}
-    outcomes = []
-    for row in claimed:
+    # One row at a time: a claim's lease then only has to outlast one send.
+    outcomes: list[Outcome] = []
+    while True:
+        with session_scope(engine) as session:
+            claimed = outbox.claim_due(session, config, now, worker=worker, limit=1)
+        if not claimed:
+            return outcomes
+        row = claimed[0]
         outcomes.append(
             deliver(
                 engine,
@@ -118,7 +131,6 @@ def dispatch(
                 now,
             )
         )
-    return outcomes
 
 
 def send_digest_now(
@@ -138,12 +150,13 @@ def send_digest_now(
     renderer = Renderer(config.notify.templates_dir)
     with session_scope(engine) as session:
         row = outbox.queue_digest(session, channel, now)
+        key = row.key
         if dry_run:
             message, title = render(session, config, row, channel, renderer, now)
             session.rollback()
             status = "would send" if message else "nothing to report"
             return Outcome(
-                row.key,
+                key,
                 channel.name,
                 "digest",
                 title,
@@ -154,11 +167,11 @@ def send_digest_now(
             )
         if row.status != "pending":
             return Outcome(
-                row.key,
+                key,
                 channel.name,
                 "digest",
-                row.key,
-                row.status,
+                key,
+                f"already {row.status}",
                 "this period's digest was already handled",
                 row.late,
             )
@@ -199,7 +212,9 @@ def preview(
     outcomes = []
     with Session(engine) as session:
         outbox.plan(session, config, now)
-        for row in outbox.claim_due(session, config, now, worker="dry-run"):
+        for row in outbox.claim_due(
+            session, config, now, worker="dry-run", log_skips=False
+        ):
             message, title = render(
                 session, config, row, channels[row.channel], renderer, now
             )
@@ -232,7 +247,42 @@ def deliver(
     notifier_for: NotifierFactory,
     now: datetime,
 ) -> Outcome:
-    """Render and send one claimed row, then record what happened."""
+    """Render and send one claimed row, then record what happened.
+
+    Whatever goes wrong with this one row (a template that fails, a notifier
+    bug) is recorded on it as a permanent failure: it must not stop the
+    other messages, nor leave the row to be claimed again and again.
+    """
+    try:
+        return attempt(
+            engine, config, row, channel, renderer, notifiers, notifier_for, now
+        )
+    except Exception as error:  # the boundary of one delivery
+        log.error(
+            "delivery crashed key=%s channel=%s error=%r", row.key, row.channel, error
+        )
+        log.debug("delivery crash", exc_info=True)
+        failure = DeliveryError(f"{type(error).__name__}: {error}", permanent=True)
+        with session_scope(engine) as session:
+            stored = session.get(Notification, row.id)
+            if stored is not None:
+                outbox.mark_failed(stored, config, now, failure)
+        return Outcome(
+            row.key, row.channel, row.kind, row.key, "failed", str(failure), False
+        )
+
+
+def attempt(
+    engine: Engine,
+    config: Config,
+    row: Notification,
+    channel: Channel,
+    renderer: Renderer,
+    notifiers: dict[str, Notifier],
+    notifier_for: NotifierFactory,
+    now: datetime,
+) -> Outcome:
+    """Render and send one claimed row; a DeliveryError is recorded, not raised."""
     with session_scope(engine) as session:
         message, title = render(session, config, row, channel, renderer, now)
     if message is None:
@@ -248,11 +298,14 @@ def deliver(
         notifier = notifiers.get(channel.name) or notifier_for(channel)
         receipt = notifier.send(message, skip_posts=row.delivered_posts)
     except DeliveryError as error:
+        status, detail = "failed", str(error)
         with session_scope(engine) as session:
             stored = session.get(Notification, row.id)
             if stored is not None:
                 outbox.mark_failed(stored, config, now, error)
                 status = stored.status
+                if status == "pending":
+                    detail += f"; next try {stored.next_attempt_at:%Y-%m-%d %H:%M}Z"
         log.warning(
             "delivery failed key=%s channel=%s permanent=%s error=%s",
             row.key,
@@ -261,7 +314,7 @@ def deliver(
             error,
         )
         return Outcome(
-            row.key, row.channel, row.kind, title, status, str(error), False, message
+            row.key, row.channel, row.kind, title, status, detail, False, message
         )
 
     with session_scope(engine) as session:

@@ -48,4 +48,6 @@ def configure_logging(level: str = "warning", log_format: str = "text") -> None:
         logging.getLogger(noisy).setLevel(max(root.level, logging.INFO))
     # slack_sdk logs each request (message text included) and each retry;
     # the tracker logs deliveries and failures itself.
-    logging.getLogger("slack_sdk").setLevel(max(root.level, logging.WARNING))
+    # Its connection errors are logged at ERROR before they reach us; ours
+    # say the same in one line.
+    logging.getLogger("slack_sdk").setLevel(max(root.level, logging.CRITICAL))

@@ -14,9 +14,12 @@ import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, or_, select
 
 from tracker.config import Channel, Config, parse_duration
@@ -152,7 +155,8 @@ def add_reminder(session: Session, reminder: PlannedReminder, now: datetime) -> 
         select(Notification).where(Notification.key == reminder.key)
     ).first()
     if row is None:
-        session.add(
+        return insert_once(
+            session,
             Notification(
                 key=reminder.key,
                 channel=reminder.channel,
@@ -164,9 +168,8 @@ def add_reminder(session: Session, reminder: PlannedReminder, now: datetime) -> 
                 next_attempt_at=reminder.due_at,
                 created_at=now,
                 updated_at=now,
-            )
+            ),
         )
-        return 1
     if row.status == "cancelled":
         row.status, row.last_error, row.updated_at = "pending", None, now
         row.next_attempt_at = max(row.due_at, now)
@@ -182,21 +185,18 @@ def plan_digests(session: Session, config: Config, now: datetime) -> int:
         start = digest_period_start(channel, now)
         if start is None or start < now - grace:
             continue
-        key = digest_key(channel.name, start)
-        if session.exec(select(Notification.id).where(Notification.key == key)).first():
-            continue
-        session.add(
+        added += insert_once(
+            session,
             Notification(
-                key=key,
+                key=digest_key(channel.name, start),
                 channel=channel.name,
                 kind="digest",
                 due_at=start,
                 next_attempt_at=start,
                 created_at=now,
                 updated_at=now,
-            )
+            ),
         )
-        added += 1
     return added
 
 
@@ -208,9 +208,9 @@ def queue_digest(session: Session, channel: Channel, now: datetime) -> Notificat
         if start
         else f"digest:{channel.name}:now:{now:%Y-%m-%dT%H:%M:%SZ}"
     )
-    row = session.exec(select(Notification).where(Notification.key == key)).first()
-    if row is None:
-        row = Notification(
+    insert_once(
+        session,
+        Notification(
             key=key,
             channel=channel.name,
             kind="digest",
@@ -218,10 +218,9 @@ def queue_digest(session: Session, channel: Channel, now: datetime) -> Notificat
             next_attempt_at=now,
             created_at=now,
             updated_at=now,
-        )
-        session.add(row)
-        session.flush()
-    return row
+        ),
+    )
+    return session.exec(select(Notification).where(Notification.key == key)).one()
 
 
 def enqueue_alerts(
@@ -279,14 +278,40 @@ def immediate(
 
 def queue(session: Session, row: Notification) -> int:
     """Add ``row`` unless its key is already there; 1 if added."""
-    if session.exec(select(Notification.id).where(Notification.key == row.key)).first():
-        return 0
-    session.add(row)
-    return 1
+    return insert_once(session, row)
+
+
+def insert_once(session: Session, row: Notification) -> int:
+    """Insert ``row`` unless a row with its key exists; 1 if inserted.
+
+    Two processes may plan the same message at once: the database's unique
+    key decides, and the loser's insert does nothing instead of failing.
+    """
+    values = row.model_dump(exclude={"id"})
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement: Any = (
+            postgresql_insert(Notification)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+    else:
+        statement = (
+            sqlite_insert(Notification)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+    return int(session.connection().execute(statement).rowcount or 0)
 
 
 def claim_due(
-    session: Session, config: Config, now: datetime, *, worker: str, limit: int = 100
+    session: Session,
+    config: Config,
+    now: datetime,
+    *,
+    worker: str,
+    limit: int = 100,
+    log_skips: bool = True,
 ) -> list[Notification]:
     """Claim the rows due at ``now`` for ``worker``; their lease starts now.
 
@@ -321,18 +346,30 @@ def claim_due(
                 error=f"channel {row.channel!r} is no longer configured",
             )
             continue
-        if row.kind in TIMELY_KINDS and row.due_at < now - grace:
+        if row.status == "sending" and row.attempts >= config.notify.max_attempts:
+            # The last try was claimed and never settled: its process died.
+            settle(
+                row,
+                "failed",
+                now,
+                error=f"gave up after {row.attempts} tries; the last did not finish",
+            )
+            continue
+        # The grace runs from when the row was last meant to go out: a message
+        # held by quiet hours or waiting for a retry is not late for that.
+        if row.kind in TIMELY_KINDS and row.next_attempt_at < now - grace:
             settle(
                 row,
                 "skipped",
                 now,
                 error=f"missed: due {row.due_at:%Y-%m-%d %H:%M}Z, more than {config.notify.late_grace} ago",
             )
-            log.warning(
-                "notification skipped key=%s reason=missed due_at=%s",
-                row.key,
-                row.due_at.isoformat(),
-            )
+            if log_skips:
+                log.warning(
+                    "notification skipped key=%s reason=missed due_at=%s",
+                    row.key,
+                    row.due_at.isoformat(),
+                )
             continue
         quiet_end = quiet_until(channel, now)
         if quiet_end is not None:
@@ -361,7 +398,8 @@ def take(session: Session, row: Notification, worker: str, now: datetime) -> boo
         .values(
             status="sending",
             claimed_by=worker,
-            claimed_until=now + LEASE,
+            # The lease runs on the real clock even when acting as of --at.
+            claimed_until=max(now, datetime.now(UTC)) + LEASE,
             attempts=row.attempts + 1,
             updated_at=now,
         )

@@ -190,7 +190,7 @@ class EmailNotifier:
         advice = (
             "fix or remove them in the channel's to"
             if permanent
-            else "the server deferred them; will retry"
+            else "the server deferred them for now"
         )
         return DeliveryError(
             self._redact(
@@ -277,7 +277,7 @@ def explain_failure(
     # smtplib reports a reply that never came as a lost connection.
     if isinstance(error, TimeoutError) or isinstance(error.__context__, TimeoutError):
         return (
-            f"no answer within {channel.timeout:g} seconds; will retry. Check "
+            f"no answer within {channel.timeout:g} seconds; check "
             "security and port if it lasts",
             False,
         )
@@ -287,7 +287,7 @@ def explain_failure(
     if isinstance(error, smtplib.SMTPResponseException):
         return explain_reply(error)
     if isinstance(error, smtplib.SMTPServerDisconnected):
-        return f"the server closed the connection ({error}); will retry", False
+        return f"the server closed the connection ({error})", False
     if isinstance(error, smtplib.SMTPException):
         return f"{error}; check the channel's security and login settings", True
     return explain_connection_error(error)
@@ -299,7 +299,7 @@ def explain_login_refusal(
     """Explain a refused AUTH: 454 is a retry, 535 a wrong user or password."""
     reply = describe_reply(error.smtp_code, error.smtp_error)
     if error.smtp_code < 500:
-        return f"login as {username!r} failed for now ({reply}); will retry", False
+        return f"login as {username!r} failed for now ({reply})", False
     where = f" in ${channel.password_env}" if channel.password_env else ""
     return (
         f"login as {username!r} refused ({reply}); check the user name and the "
@@ -327,7 +327,7 @@ def explain_reply(error: smtplib.SMTPResponseException) -> tuple[str, bool]:
         # RFC 4954 and RFC 3207: "authentication required", "STARTTLS first".
         fix = "the server wants TLS or a login first; check security and username_env"
     if error.smtp_code < 500:
-        return f"{what}; will retry", False
+        return f"{what}", False
     return f"{what}; {fix}", True
 
 
@@ -340,7 +340,7 @@ def explain_connection_error(error: OSError) -> tuple[str, bool]:
             True,
         )
     if isinstance(error, ssl.SSLEOFError | ssl.SSLZeroReturnError):
-        return "the server closed the TLS connection; will retry", False
+        return "the server closed the TLS connection", False
     if isinstance(error, ssl.SSLError):
         return (
             f"TLS failed ({error.reason or error}); check security "
@@ -348,11 +348,10 @@ def explain_connection_error(error: OSError) -> tuple[str, bool]:
             True,
         )
     if isinstance(error, ConnectionRefusedError):
-        return "connection refused; will retry. Check host and port if it lasts", False
+        return "connection refused; check host and port if it lasts", False
     reason = error.strerror or str(error) or type(error).__name__
     return (
-        f"cannot reach the server ({reason}); will retry. Check host and port if "
-        "it lasts",
+        f"cannot reach the server ({reason}); check host and port if it lasts",
         False,
     )
 

@@ -441,16 +441,14 @@ def transient_error(
         after = f", retry after {wait} s" if wait is not None else ""
         reason = f"HTTP {status}" if status != 200 else code
         return DeliveryError(
-            f"Slack rate-limited channel {channel} ({reason}{after}); "
-            "the message will be sent later",
+            f"Slack rate-limited channel {channel} ({reason}{after})",
             permanent=False,
             retry_after=wait,
             delivered=index,
         )
     reason = code if status < 500 and code else f"HTTP {status}"
     return DeliveryError(
-        f"Slack failed to take a post for channel {channel} ({reason}); "
-        "the message will be sent later",
+        f"Slack failed to take a post for channel {channel} ({reason})",
         permanent=False,
         delivered=index,
     )
@@ -462,11 +460,11 @@ def describe_connection_error(
     """Describe a request that got no answer; only ``host`` names the server."""
     reason: object = error.reason if isinstance(error, URLError) else error
     if isinstance(reason, TimeoutError):
-        text = f"Slack at {host} did not answer in time for channel {channel}; the message will be sent later"
+        text = f"Slack at {host} did not answer in time for channel {channel}"
     elif isinstance(reason, OSError) and reason.strerror:
-        text = f"cannot reach Slack at {host} for channel {channel} ({reason.strerror}); check the network, the message will be sent later"
+        text = f"cannot reach Slack at {host} for channel {channel} ({reason.strerror}); check the network"
     else:
-        text = f"the connection to Slack at {host} failed for channel {channel} ({type(error).__name__}); the message will be sent later"
+        text = f"the connection to Slack at {host} failed for channel {channel} ({type(error).__name__})"
     return DeliveryError(text, permanent=False, delivered=index)
 
 
