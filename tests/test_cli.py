@@ -483,3 +483,29 @@ def test_backfill_refuses_a_history_that_starts_after_stored_revisions(
     assert "the page was probably deleted and added again" in err
     assert err.count("\n") == 1
     assert invoke(config, "events", "--json")[1] == before
+
+
+@pytest.mark.parametrize(
+    ("channel", "message"),
+    [
+        ('reminders = ["24h", "1d"]', "'24h' and '1d' are the same lead time"),
+        ('reminders = ["7x"]', "bad duration '7x'"),
+        ('reminder_time = "9:00"', "bad time of day '9:00'"),
+        ('sources = ["nope"]', "names unknown source 'nope' in its sources"),
+        ("remniders = []", "did you mean 'reminders'?"),
+    ],
+)
+def test_bad_channel_config_is_one_line(
+    tmp_path: Path, channel: str, message: str
+) -> None:
+    config = write_config(
+        tmp_path,
+        '[[sources]]\nname = "a"\nrepo = "/r"\npath = "p.md"\n'
+        f'[[channels]]\nname = "team"\ntype = "slack"\nchannel = "C1"\ntoken_env = "T"\n{channel}\n',
+    )
+
+    code, _, err = invoke(config, "list")
+
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1

@@ -689,12 +689,16 @@ def digest(
         bool, typer.Option("--dry-run", help="Show the digest; send nothing.")
     ] = False,
 ) -> None:
-    """Send each channel's digest now."""
+    """Send the digest of each channel that has one (or of --channel) now."""
     config = ctx.obj.config()
-    chosen = [config.channel(channel)] if channel else list(config.channels)
+    if channel is not None:
+        chosen = [config.channel(channel)]
+    else:
+        chosen = [item for item in config.channels if item.digest is not None]
     if not chosen:
         raise ConfigError(
-            "no [[channels]] configured; add one (see config.example.toml)"
+            "no channel has a [channels.digest] table; add one, or name a channel "
+            "with --channel to send it a digest anyway"
         )
     engine = open_store(config)
     now = datetime.now(UTC)
@@ -738,7 +742,7 @@ def show_outbox(
         out.print("The outbox is empty.")
         return
     table = Table(show_edge=False, pad_edge=False)
-    for heading in ("ID", "Channel", "Kind", "Status", "Due", "Tries"):
+    for heading in ("ID", "Channel", "Kind", "Status", "Due", "Next try", "Tries"):
         table.add_column(heading, no_wrap=True)
     table.add_column("Key / result", overflow="fold")
     for row in rows:
@@ -749,6 +753,7 @@ def show_outbox(
             row.kind,
             row.status + (" (late)" if row.late else ""),
             f"{row.due_at:%Y-%m-%d %H:%M}Z",
+            f"{row.next_attempt_at:%Y-%m-%d %H:%M}Z" if row.status == "pending" else "",
             str(row.attempts),
             safe(f"{row.key} {result}".strip()),
         )
@@ -768,6 +773,7 @@ def notification_json(row: Notification) -> dict[str, Any]:
         "lead": row.lead,
         "target_at": iso(row.target_at),
         "due_at": iso(row.due_at),
+        "next_attempt_at": iso(row.next_attempt_at),
         "attempts": row.attempts,
         "late": row.late,
         "sent_at": iso(row.sent_at),

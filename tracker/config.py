@@ -13,6 +13,7 @@ import os
 import re
 import tomllib
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -226,6 +227,19 @@ class ChannelBase(Settings):
     sources: list[str] | None = None
     events: list[EventName] = Field(default_factory=lambda: list(DEFAULT_EVENTS))
     reminders: list[Duration] = Field(default_factory=list)
+
+    @field_validator("reminders")
+    @classmethod
+    def _check_distinct_leads(cls, reminders: list[str]) -> list[str]:
+        seen: dict[timedelta, str] = {}
+        for lead in reminders:
+            other = seen.setdefault(parse_duration(lead), lead)
+            if other is not lead:
+                raise ValueError(
+                    f"{other!r} and {lead!r} are the same lead time; keep one"
+                )
+        return reminders
+
     reminder_time: Clock | None = None
     digest: DigestSettings | None = None
     timezone: Zone = "UTC"
@@ -275,10 +289,32 @@ class EmailChannel(ChannelBase):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @field_validator("sender")
+    @classmethod
+    def _check_sender(cls, sender: str) -> str:
+        return check_address(sender)
+
+    @field_validator("to")
+    @classmethod
+    def _check_recipients(cls, to: list[str]) -> list[str]:
+        return [check_address(address) for address in to]
+
     @property
     def smtp_port(self) -> int:
         """The port: as set, else the usual one for the security mode."""
         return self.port or {"starttls": 587, "ssl": 465, "none": 25}[self.security]
+
+
+def check_address(text: str) -> str:
+    """Return ``text`` if it is one mail address, maybe with a display name."""
+    _, address = parseaddr(text)
+    local, at, domain = address.rpartition("@")
+    if not at or not local or "." not in domain or not address.isascii():
+        raise ValueError(
+            f"{text!r} is not a mail address; write e.g. 'team@example.com' or "
+            "'Team <team@example.com>'"
+        )
+    return text
 
 
 Channel = Annotated[
@@ -312,7 +348,8 @@ class Config(Settings):
             unknown = sorted(set(channel.sources or []) - known)
             if unknown:
                 raise ValueError(
-                    f"channel {channel.name!r} follows unknown source {unknown[0]!r}; "
+                    f"channel {channel.name!r} names unknown source {unknown[0]!r} in "
+                    "its sources; "
                     f"sources: {', '.join(sorted(known)) or 'none configured'}"
                 )
         return self

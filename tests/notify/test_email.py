@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import pytest
 import trustme
+from pydantic import ValidationError
 
 from tests.notify.smtp_server import Delivery, Mode, RunningServer, run_smtp_server
 from tracker.config import EmailChannel
@@ -413,8 +414,8 @@ def test_username_without_password_is_a_config_error() -> None:
         EmailNotifier(make_channel(25), USERNAME, None)
 
 
-def test_recipient_that_is_not_an_address_is_a_config_error() -> None:
-    channel = make_channel(25, to=["ops at example.com"])
-
-    with pytest.raises(ConfigError, match=re.escape("'ops at example.com'")):
-        EmailNotifier(channel, None, None)
+def test_recipient_that_is_not_an_address_is_refused_with_the_config() -> None:
+    with pytest.raises(
+        ValidationError, match=re.escape("'ops at example.com' is not a mail address")
+    ):
+        make_channel(25, to=["ops at example.com"])
