@@ -509,3 +509,16 @@ def test_bad_channel_config_is_one_line(
     assert code == 2
     assert message in err
     assert err.count("\n") == 1
+
+
+def test_an_smtp_login_in_clear_is_refused(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        '[[channels]]\nname = "mail"\ntype = "email"\nhost = "127.0.0.1"\nsecurity = "none"\n'
+        'username_env = "U"\npassword_env = "P"\nfrom = "t@example.com"\nto = ["a@example.com"]\n',
+    )
+
+    code, _, err = invoke(config, "list")
+
+    assert code == 2
+    assert "would send its SMTP password in clear" in err

@@ -289,6 +289,15 @@ class EmailChannel(ChannelBase):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @model_validator(mode="after")
+    def _check_login_is_encrypted(self) -> EmailChannel:
+        if self.security == "none" and (self.username_env or self.password_env):
+            raise ValueError(
+                f"channel {self.name!r} would send its SMTP password in clear; "
+                "set security to 'starttls' or 'ssl'"
+            )
+        return self
+
     @field_validator("sender")
     @classmethod
     def _check_sender(cls, sender: str) -> str:
