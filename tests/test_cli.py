@@ -522,3 +522,24 @@ def test_an_smtp_login_in_clear_is_refused(tmp_path: Path) -> None:
 
     assert code == 2
     assert "would send its SMTP password in clear" in err
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        "a@example.com, b@example.com",
+        "a@example.com\r\nBcc: x@example.com",
+        "not-an-address",
+    ],
+)
+def test_recipient_lists_and_header_tricks_are_refused(tmp_path: Path, to: str) -> None:
+    config = write_config(
+        tmp_path,
+        '[[channels]]\nname = "mail"\ntype = "email"\nhost = "127.0.0.1"\n'
+        f'from = "t@example.com"\nto = [{json.dumps(to)}]\n',
+    )
+
+    code, _, err = invoke(config, "list")
+
+    assert code == 2
+    assert "is not a mail address" in err

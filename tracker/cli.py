@@ -39,8 +39,8 @@ from tracker.store.db import open_engine, session_scope
 from tracker.store.models import Entry, Event, Notification, Revision, Source
 from tracker.sync import SyncResult, backfill_source, sync_source
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 class TrackerGroup(typer.core.TyperGroup):
@@ -739,7 +739,7 @@ def show_outbox(
         print_json([notification_json(row) for row in rows])
         return
     if not rows:
-        out.print("The outbox is empty.")
+        out.print("No notifications match." if status else "The outbox is empty.")
         return
     table = Table(show_edge=False, pad_edge=False)
     for heading in ("ID", "Channel", "Kind", "Status", "Due", "Next try", "Tries"):

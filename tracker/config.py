@@ -13,7 +13,7 @@ import os
 import re
 import tomllib
 from datetime import timedelta
-from email.utils import parseaddr
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -316,9 +316,16 @@ class EmailChannel(ChannelBase):
 
 def check_address(text: str) -> str:
     """Return ``text`` if it is one mail address, maybe with a display name."""
-    _, address = parseaddr(text)
+    found = getaddresses([text])
+    address = found[0][1] if len(found) == 1 else ""
     local, at, domain = address.rpartition("@")
-    if not at or not local or "." not in domain or not address.isascii():
+    if (
+        not at
+        or not local
+        or "." not in domain
+        or not address.isascii()
+        or any(character in text for character in "\r\n,")
+    ):
         raise ValueError(
             f"{text!r} is not a mail address; write e.g. 'team@example.com' or "
             "'Team <team@example.com>'"

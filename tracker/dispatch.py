@@ -151,6 +151,16 @@ def send_digest_now(
     with session_scope(engine) as session:
         row = outbox.queue_digest(session, channel, now)
         key = row.key
+        if row.status != "pending":
+            return Outcome(
+                key,
+                channel.name,
+                "digest",
+                key,
+                f"already {row.status}",
+                "this period's digest was already handled",
+                row.late,
+            )
         if dry_run:
             message, title = render(session, config, row, channel, renderer, now)
             session.rollback()
@@ -164,16 +174,6 @@ def send_digest_now(
                 "dry run",
                 False,
                 message,
-            )
-        if row.status != "pending":
-            return Outcome(
-                key,
-                channel.name,
-                "digest",
-                key,
-                f"already {row.status}",
-                "this period's digest was already handled",
-                row.late,
             )
         row.status, row.claimed_by, row.claimed_until = (
             "sending",

@@ -39,6 +39,9 @@ from tracker.store.models import Entry, Event, Notification, Revision, Source
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
+# Due rows read beyond the claim limit, so that rows skipped or held on the
+# way do not end a round that still has rows to send.
+SCAN_AHEAD = 200
 # A message sent this long after its time is marked late.
 LATE_AFTER = timedelta(minutes=5)
 MAX_RETRY_DELAY = timedelta(hours=1)
@@ -332,7 +335,7 @@ def claim_due(
             )
         )
         .order_by(col(Notification.next_attempt_at), col(Notification.id))
-        .limit(limit)
+        .limit(limit + SCAN_AHEAD)
         .with_for_update(skip_locked=True)
     )
     claimed: list[Notification] = []
@@ -355,9 +358,12 @@ def claim_due(
                 error=f"gave up after {row.attempts} tries; the last did not finish",
             )
             continue
-        # The grace runs from when the row was last meant to go out: a message
-        # held by quiet hours or waiting for a retry is not late for that.
-        if row.kind in TIMELY_KINDS and row.next_attempt_at < now - grace:
+        # The grace runs from when the row was last meant to go out, or from
+        # the end of the quiet hours that held it then: a message held or
+        # waiting for a retry is not late for that.
+        meant = row.next_attempt_at
+        meant = quiet_until(channel, meant) or meant
+        if row.kind in TIMELY_KINDS and meant < now - grace:
             settle(
                 row,
                 "skipped",
@@ -375,7 +381,7 @@ def claim_due(
         if quiet_end is not None:
             row.status, row.next_attempt_at, row.updated_at = "pending", quiet_end, now
             continue
-        if take(session, row, worker, now):
+        if len(claimed) < limit and take(session, row, worker, now):
             claimed.append(row)
     session.flush()
     return claimed

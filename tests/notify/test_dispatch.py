@@ -511,13 +511,14 @@ def test_quiet_hours_longer_than_the_grace_hold_a_reminder_without_losing_it(
     vendor: Path, tmp_path: Path, slack_api: SlackApiServer
 ) -> None:
     start = datetime(2031, 1, 1, tzinfo=UTC)
-    # 11:00pm UTC on the 10th: the 1d reminder falls at 23:00 on the 9th.
+    # 11:00pm UTC on the 10th: the 1d reminder falls at 23:00Z on the 9th,
+    # 18:00 in New York, inside the channel's quiet hours (17:00-07:00).
     commit(
         vendor,
         HEADER + "| January 10, 2031. 11:00pm UTC | **Retire v1** Use v2. |\n",
         start,
     )
-    quiet = 'quiet_hours = { start = "22:00", end = "07:00" }\n'
+    quiet = 'quiet_hours = { start = "17:00", end = "07:00" }\n'
     config = write_config(tmp_path, vendor, "changes.md", slack_api, extra=quiet)
     with time_machine.travel(start, tick=False):
         run(config, "sync")
@@ -610,3 +611,27 @@ def test_two_planners_at_once_plan_each_message_once(
     assert errors == []
     reminders = [row for row in rows(config) if row.kind == "reminder"]
     assert len(reminders) == 28 * 2 == len({row.key for row in reminders})
+
+
+def test_a_reminder_held_by_quiet_hours_counts_its_grace_from_their_end(
+    vendor: Path, tmp_path: Path, slack_api: SlackApiServer
+) -> None:
+    start = datetime(2031, 1, 1, tzinfo=UTC)
+    commit(
+        vendor,
+        HEADER + "| January 10, 2031. 11:00pm UTC | **Retire v1** Use v2. |\n",
+        start,
+    )
+    quiet = 'quiet_hours = { start = "17:00", end = "07:00" }\n'
+    config = write_config(tmp_path, vendor, "changes.md", slack_api, extra=quiet)
+    with time_machine.travel(start, tick=False):
+        run(config, "sync")
+        run(config, "remind")
+
+    # Nothing ran during the night; quiet hours ended at 12:00Z (07:00 in
+    # New York), five hours ago: within the grace from their end.
+    with time_machine.travel(datetime(2031, 1, 10, 17, 0, tzinfo=UTC), tick=False):
+        run(config, "remind")
+
+    reminder = next(row for row in rows(config) if row.lead == "1d")
+    assert reminder.status == "sent"
