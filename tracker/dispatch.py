@@ -350,7 +350,7 @@ def render(
         reminder = ReminderView(
             entry=entry_view(session, entry, source, config, zone, now, state),
             lead=row.lead or "",
-            lead_text=describe_lead(row.lead or ""),
+            lead_text=describe_lead(reminder_time_left(row, now)),
             late=now - row.due_at > outbox.LATE_AFTER,
         )
         return renderer.reminder(reminder, key=row.key), entry.title
@@ -590,15 +590,26 @@ def group_by_week(
     return list(weeks.items())
 
 
-def describe_lead(lead: str) -> str:
-    """A lead time in words: "7d" -> "in 7 days", "1d" -> "tomorrow"."""
-    amount = parse_duration(lead)
+def reminder_time_left(row: Notification, now: datetime) -> timedelta:
+    """How long before the change a reminder goes out: its lead, or less if late."""
+    lead = parse_duration(row.lead) if row.lead else timedelta(0)
+    if row.target_at is None or now - row.due_at <= outbox.LATE_AFTER:
+        return lead
+    return row.target_at - now
+
+
+def describe_lead(amount: timedelta) -> str:
+    """Time left in words: "in 7 days", "tomorrow", "in 2 hours"."""
     if amount == timedelta(days=1):
         return "tomorrow"
-    if amount % timedelta(days=1) == timedelta(0):
-        return f"in {amount.days} days"
+    if amount >= timedelta(days=1):
+        days = round(amount / timedelta(days=1))
+        exact = amount % timedelta(days=1) == timedelta(0)
+        return f"in {'' if exact else 'about '}{days} day{'s' if days != 1 else ''}"
     hours = amount.total_seconds() / 3600
-    if hours == int(hours):
+    if hours >= 1 and hours == int(hours):
         return f"in {int(hours)} hour{'s' if hours != 1 else ''}"
-    minutes = int(amount.total_seconds() // 60)
-    return f"in {minutes} minutes"
+    if hours >= 1:
+        return f"in about {round(hours)} hours"
+    minutes = max(int(amount.total_seconds() // 60), 0)
+    return f"in {minutes} minute{'s' if minutes != 1 else ''}"

@@ -635,3 +635,20 @@ def test_a_reminder_held_by_quiet_hours_counts_its_grace_from_their_end(
 
     reminder = next(row for row in rows(config) if row.lead == "1d")
     assert reminder.status == "sent"
+
+
+@pytest.mark.parametrize(
+    ("left", "words"),
+    [
+        (timedelta(days=7), "in 7 days"),
+        (timedelta(days=1), "tomorrow"),
+        (timedelta(days=6, hours=22), "in about 7 days"),
+        (timedelta(hours=2), "in 2 hours"),
+        (timedelta(hours=2, minutes=40), "in about 3 hours"),
+        (timedelta(minutes=1), "in 1 minute"),
+    ],
+)
+def test_time_left_in_words(left: timedelta, words: str) -> None:
+    from tracker.dispatch import describe_lead
+
+    assert describe_lead(left) == words

@@ -42,6 +42,7 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 
+from tracker.config import DURATION
 from tracker.errors import ConfigError
 from tracker.notify.base import Message, SlackPost
 from tracker.parsing.model import Precision
@@ -439,12 +440,12 @@ def _describe_quantity(count: int, word: str, plural: str | None = None) -> str:
     return f"{count} {plural or word + 's'}"
 
 
-_DURATION_UNITS = {"w": "week", "d": "day", "h": "hour", "m": "minute"}
+_DURATION_UNITS = {"w": "week", "d": "day", "h": "hour", "m": "minute", "s": "second"}
 
 
 def _describe_duration(text: str) -> str:
     """Spell a config duration out ("30d" is "30 days"); other text stays."""
-    match = re.fullmatch(r"\s*(\d+)\s*([wdhm])\s*", text, re.IGNORECASE)
+    match = DURATION.fullmatch(text)
     if match is None:
         return text
     return _describe_quantity(int(match[1]), _DURATION_UNITS[match[2].lower()])
