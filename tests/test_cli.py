@@ -543,3 +543,33 @@ def test_recipient_lists_and_header_tricks_are_refused(tmp_path: Path, to: str) 
 
     assert code == 2
     assert "is not a mail address" in err
+
+
+def test_status_shows_each_source_and_the_outbox(vendor: Path, tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        f'[[sources]]\nname = "widgets"\nrepo = "{vendor}"\npath = "changes.md"\n'
+        f'[[sources]]\nname = "gone"\nrepo = "{tmp_path / "nowhere"}"\npath = "changes.md"\n',
+    )
+    head = git("-C", vendor, "rev-parse", "HEAD").strip()
+    invoke(config, "sync")
+
+    code, out, _ = invoke(config, "status", "--json")
+
+    assert code == 0
+    report = json.loads(out)
+    widgets, gone = report["sources"]
+    assert (
+        widgets["source"],
+        widgets["revision"],
+        widgets["consecutive_failures"],
+    ) == ("widgets", head, 0)
+    assert widgets["last_error"] is None
+    assert (gone["source"], gone["revision"], gone["consecutive_failures"]) == (
+        "gone",
+        None,
+        1,
+    )
+    assert gone["last_error"].startswith("gone: cannot reach repository")
+    assert report["outbox"] == {"pending": 0, "sending": 0, "failed": 0}
+    assert "outbox: 0 pending, 0 sending, 0 failed" in invoke(config, "status")[1]

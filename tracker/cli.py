@@ -16,6 +16,7 @@ import typer.core
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -604,6 +605,75 @@ def parse(
         *(f"line {e.line}: {w}" for e in page.entries for w in e.warnings),
     ]:
         err.print(f"warning: {safe(warning)}")
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Show each source's last sync, revision and error, and the outbox backlog."""
+    config = ctx.obj.config()
+    engine = open_store(config)
+    with session_scope(engine) as session:
+        stored = {row.name: row for row in session.exec(select(Source)).all()}
+        backlog = dict(
+            session.exec(
+                select(Notification.status, func.count())
+                .where(col(Notification.status).in_(("pending", "sending", "failed")))
+                .group_by(col(Notification.status))
+            ).all()
+        )
+        current = {
+            row.name: session.exec(
+                select(Revision).where(
+                    Revision.source_id == row.id, Revision.commit == row.last_commit
+                )
+            ).first()
+            for row in stored.values()
+        }
+    report = [
+        source_status(
+            settings.name, stored.get(settings.name), current.get(settings.name)
+        )
+        for settings in config.sources
+    ]
+    outbox_counts = {
+        state: int(backlog.get(state, 0)) for state in ("pending", "sending", "failed")
+    }
+    if as_json:
+        print_json({"sources": report, "outbox": outbox_counts})
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for heading in ("Source", "Last sync", "Revision", "Failures"):
+        table.add_column(heading, no_wrap=True)
+    table.add_column("Last error", overflow="fold")
+    for item in report:
+        table.add_row(
+            safe(item["source"]),
+            (item["last_synced_at"] or "never").replace("T", " "),
+            f"{(item['revision'] or '')[:12]} {(item['revision_at'] or '')[:10]}".strip(),
+            str(item["consecutive_failures"]),
+            safe(item["last_error"] or ""),
+        )
+    out.print(table)
+    out.print(
+        "outbox: "
+        + ", ".join(f"{count} {state}" for state, count in outbox_counts.items())
+    )
+
+
+def source_status(
+    name: str, row: Source | None, revision: Revision | None
+) -> dict[str, Any]:
+    """The stable JSON form of one source's health."""
+    return {
+        "source": name,
+        "last_synced_at": iso(row.last_synced_at) if row else None,
+        "last_attempt_at": iso(row.last_attempt_at) if row else None,
+        "revision": revision.commit if revision else None,
+        "revision_at": iso(revision.committed_at) if revision else None,
+        "path": row.path if row else None,
+        "last_error": row.last_error if row else None,
+        "consecutive_failures": row.consecutive_failures if row else 0,
+    }
 
 
 def read_instant(text: str | None) -> datetime:
