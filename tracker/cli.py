@@ -648,7 +648,7 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     for item in report:
         table.add_row(
             safe(item["source"]),
-            (item["last_synced_at"] or "never").replace("T", " "),
+            short_time(item["last_synced_at"]),
             f"{(item['revision'] or '')[:12]} {(item['revision_at'] or '')[:10]}".strip(),
             str(item["consecutive_failures"]),
             safe(item["last_error"] or ""),
@@ -658,6 +658,11 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
         "outbox: "
         + ", ".join(f"{count} {state}" for state, count in outbox_counts.items())
     )
+
+
+def short_time(stamp: str | None) -> str:
+    """An ISO instant to the minute, for tables: "2026-12-04 18:05Z"."""
+    return f"{stamp[:16].replace('T', ' ')}Z" if stamp else "never"
 
 
 def source_status(
