@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -35,6 +37,7 @@ from tracker.parsing import PageRules, detect_format, parse_page
 from tracker.parsing.dates import describe_date
 from tracker.parsing.model import ParsedEntry, Precision, Status
 from tracker.parsing.text import strip_control
+from tracker.scheduling import TrackerDaemon, instance_lock
 from tracker.store import records
 from tracker.store.db import open_engine, session_scope
 from tracker.store.models import Entry, Event, Notification, Revision, Source
@@ -679,6 +682,30 @@ def source_status(
         "last_error": row.last_error if row else None,
         "consecutive_failures": row.consecutive_failures if row else 0,
     }
+
+
+@app.command()
+def run(ctx: typer.Context) -> None:
+    """Run as a daemon: sync each source on schedule and send what falls due.
+
+    Stops cleanly on SIGTERM or SIGINT, after the sync or message in flight.
+    The config is read at start: restart the daemon to change it.
+    """
+    config = ctx.obj.config()
+    engine = open_store(config)
+    lock = instance_lock(config)
+    daemon = TrackerDaemon(config, engine)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    daemon.start()
+    try:
+        while not stop.wait(timeout=1.0):
+            pass
+    finally:
+        daemon.stop()
+        if lock is not None:
+            lock.release()
 
 
 def read_instant(text: str | None) -> datetime:

@@ -115,6 +115,8 @@ class SourceSettings(Settings):
     timezone: Zone | None = None
     format: Literal["auto", "markdown", "html"] = "auto"
     page_url: str | None = None
+    interval: Duration = "15m"
+    jitter: Duration = "30s"
     upcoming_headings: Patterns = Field(default=list(DEFAULT_UPCOMING_HEADINGS))
     completed_headings: Patterns = Field(default=list(DEFAULT_COMPLETED_HEADINGS))
     max_removed_fraction: float = Field(

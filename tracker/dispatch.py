@@ -9,6 +9,7 @@ message is never sent twice once its delivery was recorded.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -94,11 +95,13 @@ def dispatch(
     *,
     dry_run: bool = False,
     notifier_for: NotifierFactory = build_notifier,
+    stop: threading.Event | None = None,
 ) -> list[Outcome]:
     """Plan the outbox at ``now`` and send every message due then.
 
     A dry run plans and renders in a transaction that is rolled back: it
-    shows what would be sent and changes nothing.
+    shows what would be sent and changes nothing. Setting ``stop`` ends the
+    round after the message in flight.
     """
     renderer = Renderer(config.notify.templates_dir)
     if dry_run:
@@ -113,7 +116,7 @@ def dispatch(
         outbox.plan(session, config, now)
     # One row at a time: a claim's lease then only has to outlast one send.
     outcomes: list[Outcome] = []
-    while True:
+    while stop is None or not stop.is_set():
         with session_scope(engine) as session:
             claimed = outbox.claim_due(session, config, now, worker=worker, limit=1)
         if not claimed:
@@ -131,6 +134,7 @@ def dispatch(
                 now,
             )
         )
+    return outcomes
 
 
 def send_digest_now(

@@ -1,0 +1,181 @@
+"""The ``tracker run`` daemon: APScheduler jobs, single instance, clean stop.
+
+Each source is synced on its own interval (with jitter, never two syncs of
+one source at once, backing off while it fails). One dispatch job sends what
+the outbox has due and then sleeps until the next due message, a digest
+period or an hour, whichever comes first; a sync that finds changes wakes it
+at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from filelock import FileLock, Timeout
+from sqlalchemy.engine import Engine, make_url
+
+from tracker import outbox
+from tracker.config import Config, SourceSettings, parse_duration
+from tracker.dispatch import dispatch
+from tracker.errors import StoreError, TrackerError
+from tracker.planning import digest_period_start
+from tracker.store.db import session_scope
+from tracker.sync import sync_source
+
+log = logging.getLogger(__name__)
+
+DISPATCH_JOB = "dispatch"
+# The dispatch job wakes at least this often, whatever the outbox says.
+MAX_SLEEP = timedelta(hours=1)
+# A failing source is retried after its interval times 2, 4, 8, at most.
+MAX_BACKOFF_FACTOR = 8
+
+
+class TrackerDaemon:
+    """Runs syncs and deliveries on schedule until told to stop."""
+
+    def __init__(self, config: Config, engine: Engine) -> None:
+        self.config = config
+        self.engine = engine
+        self.stopping = threading.Event()
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": None,
+            },
+        )
+        self.failures: dict[str, int] = {}
+
+    def start(self) -> None:
+        """Schedule every job and start the scheduler's thread."""
+        now = datetime.now(UTC)
+        for settings in self.config.sources:
+            interval = parse_duration(settings.interval)
+            self.scheduler.add_job(
+                self.sync,
+                IntervalTrigger(
+                    seconds=interval.total_seconds(),
+                    jitter=parse_duration(settings.jitter).total_seconds() or None,
+                    timezone=UTC,
+                ),
+                args=[settings],
+                id=f"sync:{settings.name}",
+                name=f"sync {settings.name}",
+                next_run_time=now,
+            )
+            log.info(
+                "job scheduled source=%s interval=%s", settings.name, settings.interval
+            )
+        self.scheduler.add_job(
+            self.send, id=DISPATCH_JOB, name="dispatch", next_run_time=now
+        )
+        self.scheduler.start()
+        log.info(
+            "daemon started sources=%d channels=%d",
+            len(self.config.sources),
+            len(self.config.channels),
+        )
+
+    def stop(self) -> None:
+        """Finish the jobs in flight (a sync, a message) and stop."""
+        self.stopping.set()
+        self.scheduler.shutdown(wait=True)
+        log.info("daemon stopped")
+
+    def sync(self, settings: SourceSettings) -> None:
+        """One scheduled sync; a failure is logged and the source backs off."""
+        if self.stopping.is_set():
+            return
+        try:
+            result = sync_source(self.engine, self.config, settings)
+        except TrackerError as error:
+            self.back_off(settings, error)
+            return
+        self.failures.pop(settings.name, None)
+        if result.queued:
+            self.wake()
+
+    def back_off(self, settings: SourceSettings, error: TrackerError) -> None:
+        """Retry a failing source later than usual: 2, 4, then 8 intervals."""
+        failures = self.failures.get(settings.name, 0) + 1
+        self.failures[settings.name] = failures
+        delay = parse_duration(settings.interval) * min(2**failures, MAX_BACKOFF_FACTOR)
+        log.warning(
+            "sync failed source=%s failures=%d retry_in=%s error=%s",
+            settings.name,
+            failures,
+            delay,
+            error,
+        )
+        job = self.scheduler.get_job(f"sync:{settings.name}")
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC) + delay)
+
+    def send(self) -> None:
+        """Send what is due, then sleep until the next thing falls due."""
+        now = datetime.now(UTC)
+        try:
+            outcomes = dispatch(self.engine, self.config, now, stop=self.stopping)
+        except TrackerError as error:
+            log.error("dispatch failed error=%s", error)
+            outcomes = []
+        if outcomes:
+            log.info("dispatch finished messages=%d", len(outcomes))
+        if not self.stopping.is_set():
+            self.reschedule_send(self.next_wake(now))
+
+    def next_wake(self, now: datetime) -> datetime:
+        """The next due message, the next digest period, or an hour from now."""
+        candidates = [now + MAX_SLEEP]
+        with session_scope(self.engine) as session:
+            due = outbox.next_due(session)
+        if due is not None:
+            candidates.append(due)
+        for channel in self.config.channels:
+            start = digest_period_start(channel, now + MAX_SLEEP)
+            if start is not None and start > now:
+                candidates.append(start)
+        return max(min(candidates), now + timedelta(seconds=1))
+
+    def reschedule_send(self, at: datetime) -> None:
+        """Run the dispatch job once more, at ``at``."""
+        self.scheduler.add_job(
+            self.send,
+            "date",
+            run_date=at,
+            id=DISPATCH_JOB,
+            name="dispatch",
+            replace_existing=True,
+        )
+        log.debug("dispatch scheduled at=%s", at.isoformat())
+
+    def wake(self) -> None:
+        """Run the dispatch job now: a sync queued alerts."""
+        self.reschedule_send(datetime.now(UTC))
+
+
+def instance_lock(config: Config) -> FileLock | None:
+    """Hold the lock that keeps a second daemon off a SQLite database.
+
+    Raises StoreError when another daemon holds it. PostgreSQL takes several
+    daemons; it needs no lock here.
+    """
+    url = make_url(config.database_url)
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = Path(url.database or "tracker.db")
+    lock = FileLock(str(database) + ".run.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise StoreError(
+            f"another 'tracker run' is using {database}; stop it first (lock {lock.lock_file})"
+        ) from None
+    return lock
