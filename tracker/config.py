@@ -204,6 +204,8 @@ class NotifySettings(Settings):
     max_attempts: int = Field(default=5, ge=1, le=50)
     retry_delay: Duration = "1m"
     templates_dir: Path | None = None
+    source_failing_after: int = Field(default=3, ge=1, le=1000)
+    source_stale_after: Duration = "1d"
 
 
 class DigestSettings(Settings):

@@ -29,6 +29,7 @@ from tracker.notify.render import (
     EntryView,
     ReminderView,
     Renderer,
+    SourceHealthView,
     SummaryView,
 )
 from tracker.notify.slack import SlackNotifier, SlackWebhookNotifier
@@ -375,6 +376,21 @@ def render(
         if digest is None:
             return None, f"digest {row.due_at:%Y-%m-%d}"
         return renderer.digest(digest, key=row.key), digest.period
+    if row.kind == "source" and row.source_id is not None:
+        failing = session.get(Source, row.source_id)
+        if failing is None:
+            return None, row.key
+        health = row.key.split(":")[3]
+        notice = SourceHealthView(
+            source=failing.name,
+            state=health,
+            error=failing.last_error or "no successful sync recently",
+            failures=failing.consecutive_failures,
+            since=failing.last_synced_at,
+        )
+        return renderer.source_health(
+            notice, key=row.key
+        ), f"source {health}: {failing.name}"
     if row.kind == "test":
         return renderer.test(channel.name, key=row.key), "test message"
     return None, row.key

@@ -226,6 +226,62 @@ def queue_digest(session: Session, channel: Channel, now: datetime) -> Notificat
     return session.exec(select(Notification).where(Notification.key == key)).one()
 
 
+def source_incident(source: Source) -> str:
+    """Names one stretch of failures: the last good sync before it."""
+    return (
+        f"{source.last_synced_at:%Y-%m-%dT%H:%M:%SZ}"
+        if source.last_synced_at
+        else "never"
+    )
+
+
+def queue_source_notice(
+    session: Session, config: Config, source: Source, state: str, now: datetime
+) -> int:
+    """Tell the channels that follow ``source`` it is failing or recovered.
+
+    One notice per state and stretch of failures, however many syncs fail.
+    """
+    queued = 0
+    for channel in config.channels:
+        if channel.sources is not None and source.name not in channel.sources:
+            continue
+        key = f"source:{channel.name}:{source.name}:{state}:{source_incident(source)}"
+        queued += insert_once(
+            session, immediate(key, channel.name, "source", now, source_id=source.id)
+        )
+    return queued
+
+
+def note_failure(
+    session: Session, config: Config, source: Source, now: datetime
+) -> None:
+    """After a failed sync: a notice once failures in a row reach the limit."""
+    if source.consecutive_failures >= config.notify.source_failing_after:
+        queue_source_notice(session, config, source, "failing", now)
+
+
+def note_success(
+    session: Session, config: Config, source: Source, now: datetime
+) -> None:
+    """Before a good sync is recorded: a notice if the channels heard it failed."""
+    pattern = f"source:%:{source.name}:failing:{source_incident(source)}"
+    told = session.exec(
+        select(Notification.id).where(col(Notification.key).like(pattern))
+    ).first()
+    if told is not None:
+        queue_source_notice(session, config, source, "recovered", now)
+
+
+def note_stale_sources(session: Session, config: Config, now: datetime) -> None:
+    """Warn about sources with no good sync for longer than allowed."""
+    limit = now - parse_duration(config.notify.source_stale_after)
+    names = [settings.name for settings in config.sources]
+    for source in session.exec(select(Source).where(col(Source.name).in_(names))).all():
+        if (source.last_synced_at or source.created_at) < limit:
+            queue_source_notice(session, config, source, "failing", now)
+
+
 def enqueue_alerts(
     session: Session,
     config: Config,

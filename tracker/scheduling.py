@@ -121,6 +121,9 @@ class TrackerDaemon:
     def send(self) -> None:
         """Send what is due, then sleep until the next thing falls due."""
         now = datetime.now(UTC)
+        # Only a running daemon can tell a source has gone quiet for too long.
+        with session_scope(self.engine) as session:
+            outbox.note_stale_sources(session, self.config, now)
         try:
             outcomes = dispatch(self.engine, self.config, now, stop=self.stopping)
         except TrackerError as error:

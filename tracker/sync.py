@@ -151,9 +151,10 @@ def sync_source(
             )
     except (SourceError, ParseError) as error:
         with session_scope(engine) as session:
-            records.record_failure(
-                session, ensure_source(session, settings), str(error), datetime.now(UTC)
-            )
+            source = ensure_source(session, settings)
+            now = datetime.now(UTC)
+            records.record_failure(session, source, str(error), now)
+            outbox.note_failure(session, config, source, now)
         raise
     log.info(
         "sync finished source=%s commit=%s unchanged=%s %s duration=%.2fs",
@@ -208,7 +209,9 @@ def store_revision(
     if page.commit == source.last_commit:
         result.unchanged = True
         result.entries = count_current(session, source)
-        records.record_success(session, source, page, datetime.now(UTC))
+        now = datetime.now(UTC)
+        outbox.note_success(session, config, source, now)
+        records.record_success(session, source, page, now)
         return
 
     parsed = read_page(config, settings, page)
@@ -230,6 +233,7 @@ def store_revision(
     result.queued = outbox.enqueue_alerts(
         session, config, source, revision, events, now
     )
+    outbox.note_success(session, config, source, now)
     records.record_success(session, source, page, now)
     result.entries = len(parsed.entries)
     result.revisions = 1

@@ -652,3 +652,40 @@ def test_time_left_in_words(left: timedelta, words: str) -> None:
     from tracker.dispatch import describe_lead
 
     assert describe_lead(left) == words
+
+
+def test_a_failing_source_is_announced_once_and_its_recovery_once(
+    vendor: Path, tmp_path: Path, slack_api: SlackApiServer
+) -> None:
+    start = datetime(2031, 1, 1, tzinfo=UTC)
+    commit(vendor, HEADER + "| May 6, 2031 | **Retire v1** Use v2. |\n", start)
+    config = write_config(tmp_path, vendor, "changes.md", slack_api)
+    with time_machine.travel(start, tick=False):
+        run(config, "sync")
+        run(config, "remind")
+    hidden = tmp_path / "hidden"
+    vendor.rename(hidden)
+
+    # Five failed syncs in a row: one notice when the third fails.
+    for minute in range(1, 6):
+        with time_machine.travel(start + timedelta(minutes=minute), tick=False):
+            run(config, "sync", code=1)
+            run(config, "remind")
+    hidden.rename(vendor)
+    with time_machine.travel(start + timedelta(minutes=10), tick=False):
+        run(config, "sync")
+        run(config, "remind")
+        run(config, "sync")
+        run(config, "remind")
+
+    notices = [
+        (row.key.split(":")[3], row.status)
+        for row in rows(config)
+        if row.kind == "source"
+    ]
+    assert notices == [("failing", "sent"), ("recovered", "sent")]
+    texts = [str(post) for post in slack_api.posted()]
+    assert "has failed to sync 3 times in a row" in texts[1]
+    assert "cannot reach repository" in texts[1]
+    assert "syncs again" in texts[2]
+    assert len(texts) == 3

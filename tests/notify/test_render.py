@@ -35,6 +35,7 @@ from tracker.notify.render import (
     EntryView,
     ReminderView,
     Renderer,
+    SourceHealthView,
     SummaryView,
 )
 from tracker.parsing.dates import describe_date
@@ -115,6 +116,22 @@ def make_digest() -> DigestView:
 
 
 CASES: dict[str, Callable[[Renderer], Message]] = {
+    "source-failing": lambda renderer: renderer.source_health(
+        SourceHealthView(
+            source="acme",
+            state="failing",
+            error="cannot reach repository <https://evil.example|x> & co",
+            failures=3,
+            since=datetime(2020, 2, 3, 15, 47, tzinfo=UTC),
+        ),
+        key="source-failing",
+    ),
+    "source-recovered": lambda renderer: renderer.source_health(
+        SourceHealthView(
+            source="acme", state="recovered", error=None, failures=0, since=None
+        ),
+        key="source-recovered",
+    ),
     "reminder": lambda renderer: renderer.reminder(
         ReminderView(entry=ENTRY, lead="7d", lead_text="in 7 days", late=False),
         key="reminder",

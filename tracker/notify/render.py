@@ -54,6 +54,7 @@ __all__ = [
     "EntryView",
     "ReminderView",
     "Renderer",
+    "SourceHealthView",
     "SummaryView",
     "escape_slack",
 ]
@@ -68,7 +69,7 @@ SLACK_DETAILS_LIMIT = 2000
 SUBJECT_LIMIT = 200
 LINK_LIMIT = 2048
 
-MESSAGE_KINDS = ("reminder", "alert", "summary", "digest", "test")
+MESSAGE_KINDS = ("reminder", "alert", "summary", "digest", "test", "source")
 TEMPLATE_PARTS = (
     "slack/{kind}.blocks.j2",
     "slack/{kind}.text.j2",
@@ -176,7 +177,24 @@ class ChannelView:
     channel: str
 
 
-View = ReminderView | AlertView | SummaryView | DigestView | ChannelView
+@dataclass(frozen=True)
+class SourceHealthView:
+    """A source that keeps failing to sync, or that recovered.
+
+    ``state`` is "failing" or "recovered"; ``error`` the last sync error;
+    ``failures`` the failed syncs in a row; ``since`` the last good sync.
+    """
+
+    source: str
+    state: str
+    error: str | None
+    failures: int
+    since: datetime | None
+
+
+View = (
+    ReminderView | AlertView | SummaryView | DigestView | ChannelView | SourceHealthView
+)
 
 
 class Renderer:
@@ -217,6 +235,10 @@ class Renderer:
         if view.is_empty():
             raise ValueError(f"digest for channel {view.channel!r} is empty")
         return self._render("digest", view, key=key)
+
+    def source_health(self, view: SourceHealthView, *, key: str) -> Message:
+        """Render the notice that a source is failing, or works again."""
+        return self._render("source", view, key=key)
 
     def test(self, channel: str, *, key: str) -> Message:
         """Render the message that checks a channel works."""
