@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -46,6 +50,7 @@ def setup(tmp_path: Path, slack: SlackApiServer) -> tuple[Path, Path]:
     config = tmp_path / "tracker.toml"
     config.write_text(
         f'[tracker]\ndata_dir = "{tmp_path / "data"}"\n\n'
+        f'[daemon]\nhealth_address = "127.0.0.1:{free_port()}"\n\n'
         f'[[sources]]\nname = "widgets"\nrepo = "{repo}"\nbranch = "main"\n'
         'path = "changes.md"\ntimezone = "America/New_York"\ninterval = "2s"\njitter = "0s"\n\n'
         '[[channels]]\nname = "team"\ntype = "slack"\nchannel = "C0TRACKER"\n'
@@ -53,6 +58,27 @@ def setup(tmp_path: Path, slack: SlackApiServer) -> tuple[Path, Path]:
         encoding="utf-8",
     )
     return repo, config
+
+
+def free_port() -> int:
+    """A port nothing listens on now, on loopback."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def fetch(config: Path, path: str) -> tuple[int, str]:
+    """GET a path of the daemon's health listener."""
+    address = re.search(
+        r'health_address = "([^"]+)"', config.read_text(encoding="utf-8")
+    )
+    assert address is not None
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"http://{address.group(1)}{path}", timeout=5) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
 
 
 def start_daemon(config: Path) -> subprocess.Popen[str]:
@@ -82,6 +108,15 @@ def test_daemon_alerts_on_a_pushed_change_and_stops_cleanly(
 
         wait_for(lambda: len(slack.posted()) == 2, "the reschedule alert")
         assert "Retire the v1 widgets endpoint" in str(slack.posted()[-1])
+        assert fetch(config, "/healthz") == (200, "ok\n")
+        status, metrics = fetch(config, "/metrics")
+        assert status == 200
+        assert 'tracker_syncs_total{outcome="ok",source="widgets"}' in metrics
+        assert 'tracker_outbox{status="sent"} 2.0' in metrics
+        assert (
+            'tracker_notification_latency_seconds_count{channel="team",kind="alert"} 1.0'
+            in metrics
+        )
 
         second = start_daemon(config)
         _, err = second.communicate(timeout=DEADLINE)

@@ -31,6 +31,7 @@ from tracker.config import (
 )
 from tracker.dispatch import Outcome, dispatch, send_digest_now, send_test
 from tracker.errors import ConfigError, ParseError, TrackerError
+from tracker.health import HealthServer, Metrics
 from tracker.logsetup import FORMATS, LEVELS, configure_logging
 from tracker.parsing import FORMATS as PAGE_FORMATS
 from tracker.parsing import PageRules, detect_format, parse_page
@@ -694,16 +695,26 @@ def run(ctx: typer.Context) -> None:
     config = ctx.obj.config()
     engine = open_store(config)
     lock = instance_lock(config)
-    daemon = TrackerDaemon(config, engine)
+    metrics = Metrics(engine)
+    daemon = TrackerDaemon(config, engine, metrics)
+    server = (
+        HealthServer(config.daemon.health_address, metrics, daemon.health)
+        if config.daemon.health_address
+        else None
+    )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    if server is not None:
+        server.start()
     daemon.start()
     try:
         while not stop.wait(timeout=1.0):
             pass
     finally:
         daemon.stop()
+        if server is not None:
+            server.stop()
         if lock is not None:
             lock.release()
 

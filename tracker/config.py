@@ -78,6 +78,12 @@ class TrackerSettings(Settings):
     timezone: Zone = "UTC"
 
 
+class DaemonSettings(Settings):
+    """The ``[daemon]`` table: what ``tracker run`` serves besides its work."""
+
+    health_address: str | None = "127.0.0.1:9465"
+
+
 class DatabaseSettings(Settings):
     """The ``[database]`` table."""
 
@@ -347,6 +353,7 @@ class Config(Settings):
 
     tracker: TrackerSettings = TrackerSettings()
     database: DatabaseSettings = DatabaseSettings()
+    daemon: DaemonSettings = DaemonSettings()
     notify: NotifySettings = NotifySettings()
     sources: list[SourceSettings] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)

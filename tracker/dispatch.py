@@ -54,6 +54,7 @@ class Outcome:
     detail: str
     late: bool
     message: Message | None = None
+    latency: float | None = None
 
 
 NotifierFactory = Callable[[Channel], Notifier]
@@ -334,8 +335,17 @@ def attempt(
         late,
         receipt.detail,
     )
+    latency = max((datetime.now(UTC) - row.due_at).total_seconds(), 0.0)
     return Outcome(
-        row.key, row.channel, row.kind, title, "sent", receipt.detail, late, message
+        row.key,
+        row.channel,
+        row.kind,
+        title,
+        "sent",
+        receipt.detail,
+        late,
+        message,
+        latency,
     )
 
 

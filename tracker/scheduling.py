@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from tracker import outbox
 from tracker.config import Config, SourceSettings, parse_duration
 from tracker.dispatch import dispatch
 from tracker.errors import StoreError, TrackerError
+from tracker.health import Metrics, database_check
 from tracker.planning import digest_period_start
 from tracker.store.db import session_scope
 from tracker.sync import sync_source
@@ -39,9 +41,12 @@ MAX_BACKOFF_FACTOR = 8
 class TrackerDaemon:
     """Runs syncs and deliveries on schedule until told to stop."""
 
-    def __init__(self, config: Config, engine: Engine) -> None:
+    def __init__(
+        self, config: Config, engine: Engine, metrics: Metrics | None = None
+    ) -> None:
         self.config = config
         self.engine = engine
+        self.metrics = metrics
         self.stopping = threading.Event()
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -93,14 +98,30 @@ class TrackerDaemon:
         """One scheduled sync; a failure is logged and the source backs off."""
         if self.stopping.is_set():
             return
+        started = time.monotonic()
         try:
             result = sync_source(self.engine, self.config, settings)
         except TrackerError as error:
+            self.record_sync(settings, ok=False, started=started)
             self.back_off(settings, error)
             return
+        self.record_sync(settings, ok=True, started=started)
         self.failures.pop(settings.name, None)
         if result.queued:
             self.wake()
+
+    def record_sync(
+        self, settings: SourceSettings, *, ok: bool, started: float
+    ) -> None:
+        """Count a sync and its duration in the metrics."""
+        if self.metrics is not None:
+            self.metrics.record_sync(settings.name, ok, time.monotonic() - started)
+
+    def health(self) -> str | None:
+        """Why the daemon is unhealthy, or None: for /healthz."""
+        if not self.scheduler.running or self.stopping.is_set():
+            return "scheduler is not running"
+        return database_check(self.engine)
 
     def back_off(self, settings: SourceSettings, error: TrackerError) -> None:
         """Retry a failing source later than usual: 2, 4, then 8 intervals."""
@@ -131,6 +152,11 @@ class TrackerDaemon:
             outcomes = []
         if outcomes:
             log.info("dispatch finished messages=%d", len(outcomes))
+        for outcome in outcomes:
+            if self.metrics is not None and outcome.latency is not None:
+                self.metrics.record_delivery(
+                    outcome.channel, outcome.kind, outcome.latency
+                )
         if not self.stopping.is_set():
             self.reschedule_send(self.next_wake(now))
 
