@@ -29,7 +29,13 @@ from tracker.config import (
     load_config,
     parse_duration,
 )
-from tracker.dispatch import Outcome, dispatch, send_digest_now, send_test
+from tracker.dispatch import (
+    Outcome,
+    build_notifier,
+    dispatch,
+    send_digest_now,
+    send_test,
+)
 from tracker.errors import ConfigError, ParseError, TrackerError
 from tracker.health import HealthServer, Metrics
 from tracker.logsetup import FORMATS, LEVELS, configure_logging
@@ -693,6 +699,10 @@ def run(ctx: typer.Context) -> None:
     The config is read at start: restart the daemon to change it.
     """
     config = ctx.obj.config()
+    # Every channel's secrets are read now: a daemon that cannot send must
+    # not start and look healthy.
+    for channel in config.channels:
+        build_notifier(channel)
     engine = open_store(config)
     lock = instance_lock(config)
     metrics = Metrics(engine)

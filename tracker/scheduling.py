@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 DISPATCH_JOB = "dispatch"
 # The dispatch job wakes at least this often, whatever the outbox says.
 MAX_SLEEP = timedelta(hours=1)
+# After a dispatch round failed as a whole (the database, a channel's secret).
+RETRY_DISPATCH = timedelta(minutes=1)
 # A failing source is retried after its interval times 2, 4, 8, at most.
 MAX_BACKOFF_FACTOR = 8
 
@@ -149,7 +151,9 @@ class TrackerDaemon:
             outcomes = dispatch(self.engine, self.config, now, stop=self.stopping)
         except TrackerError as error:
             log.error("dispatch failed error=%s", error)
-            outcomes = []
+            if not self.stopping.is_set():
+                self.reschedule_send(now + RETRY_DISPATCH)
+            return
         if outcomes:
             log.info("dispatch finished messages=%d", len(outcomes))
         for outcome in outcomes:
