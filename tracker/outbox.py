@@ -211,18 +211,7 @@ def queue_digest(session: Session, channel: Channel, now: datetime) -> Notificat
         if start
         else f"digest:{channel.name}:now:{now:%Y-%m-%dT%H:%M:%SZ}"
     )
-    insert_once(
-        session,
-        Notification(
-            key=key,
-            channel=channel.name,
-            kind="digest",
-            due_at=now,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-        ),
-    )
+    insert_once(session, immediate(key, channel.name, "digest", now, source_id=None))
     return session.exec(select(Notification).where(Notification.key == key)).one()
 
 

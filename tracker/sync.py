@@ -153,7 +153,7 @@ def sync_source(
         with session_scope(engine) as session:
             source = ensure_source(session, settings)
             now = datetime.now(UTC)
-            records.record_failure(session, source, str(error), now)
+            records.record_failure(source, str(error), now)
             outbox.note_failure(session, config, source, now)
         raise
     log.info(
@@ -211,7 +211,7 @@ def store_revision(
         result.entries = count_current(session, source)
         now = datetime.now(UTC)
         outbox.note_success(session, config, source, now)
-        records.record_success(session, source, page, now)
+        records.record_success(source, page, now)
         return
 
     parsed = read_page(config, settings, page)
@@ -234,7 +234,7 @@ def store_revision(
         session, config, source, revision, events, now
     )
     outbox.note_success(session, config, source, now)
-    records.record_success(session, source, page, now)
+    records.record_success(source, page, now)
     result.entries = len(parsed.entries)
     result.revisions = 1
     result.baseline = step.baseline
@@ -295,7 +295,7 @@ def backfill_source(
         named = SourceError(f"{settings.name}: {error}")
         with session_scope(engine) as session:
             records.record_failure(
-                session, ensure_source(session, settings), str(named), datetime.now(UTC)
+                ensure_source(session, settings), str(named), datetime.now(UTC)
             )
         raise named from None
 
@@ -311,7 +311,7 @@ def backfill_source(
         source = ensure_source(session, settings)
         save_history(session, source, replay, steps, result)
         if history:
-            records.record_success(session, source, history[-1], datetime.now(UTC))
+            records.record_success(source, history[-1], datetime.now(UTC))
             result.commit, result.committed_at, result.path = (
                 history[-1].commit,
                 history[-1].committed_at,

@@ -96,6 +96,29 @@ def rows(config: Path) -> list[Notification]:
         return list(session.exec(select(Notification).order_by(Notification.id)).all())
 
 
+START = datetime(2031, 1, 1, tzinfo=UTC)  # a Wednesday
+
+
+def tracked(
+    vendor: Path,
+    tmp_path: Path,
+    slack: SlackApiServer,
+    rows: str,
+    smtp: RunningServer | None = None,
+    extra: str = "",
+) -> Path:
+    """Commit a page with ``rows`` at START, sync it and send what is due then.
+
+    The first sync's summary is sent, so a test starts from a quiet outbox.
+    """
+    commit(vendor, HEADER + rows, START)
+    config = write_config(tmp_path, vendor, "changes.md", slack, smtp, extra=extra)
+    with time_machine.travel(START, tick=False):
+        run(config, "sync")
+        run(config, "remind")
+    return config
+
+
 def entry_titles(config: Path) -> dict[int, str]:
     """Every stored entry's title by id, removed ones included."""
     settings = load_config(config)
@@ -347,12 +370,14 @@ def test_a_rejected_token_fails_for_good_without_showing_it(
 def test_page_text_cannot_ping_or_inject(
     vendor: Path, tmp_path: Path, slack_api: SlackApiServer, plain_smtp: RunningServer
 ) -> None:
-    start = datetime(2031, 1, 1, tzinfo=UTC)
-    commit(vendor, HEADER + "| May 6, 2031 | **Retire v1** Use v2. |\n", start)
-    config = write_config(tmp_path, vendor, "changes.md", slack_api, plain_smtp)
-    with time_machine.travel(start, tick=False):
-        run(config, "sync")
-        run(config, "remind")
+    start = START
+    config = tracked(
+        vendor,
+        tmp_path,
+        slack_api,
+        "| May 6, 2031 | **Retire v1** Use v2. |\n",
+        plain_smtp,
+    )
     evil = (
         "| May 7, 2031 | **Ping `<!channel>` & <@U123>** <script>alert(1)</script>"
         " <https://evil.example|click> |\n"
@@ -382,15 +407,18 @@ def test_page_text_cannot_ping_or_inject(
 def test_weekly_digest_is_sent_once_per_period_and_never_empty(
     vendor: Path, tmp_path: Path, slack_api: SlackApiServer
 ) -> None:
-    start = datetime(2031, 1, 1, tzinfo=UTC)  # a Wednesday
-    commit(vendor, HEADER + "| Jan 20, 2031 | **Retire v1** Use v2. |\n", start)
     digest = '[channels.digest]\nschedule = "weekly"\nweekday = "monday"\ntime = "09:00"\nhorizon = "30d"\n'
-    config = write_config(tmp_path, vendor, "changes.md", slack_api, extra=digest)
-    with time_machine.travel(start, tick=False):
-        run(config, "sync")
-        run(config, "remind")
+    config = tracked(
+        vendor,
+        tmp_path,
+        slack_api,
+        "| Jan 20, 2031 | **Retire v1** Use v2. |\n",
+        extra=digest,
+    )
 
-    monday = datetime(2031, 1, 6, 14, 0, tzinfo=UTC)  # 09:00 in New York
+    # Tracking began on Wednesday 2031-01-01; the first Monday at 09:00 in
+    # New York is 14:00Z on the 6th.
+    monday = datetime(2031, 1, 6, 14, 0, tzinfo=UTC)
     with time_machine.travel(monday, tick=False):
         run(config, "remind")
         run(config, "remind")
@@ -403,15 +431,13 @@ def test_weekly_digest_is_sent_once_per_period_and_never_empty(
 def test_reminders_due_during_downtime_are_sent_late_within_the_grace_else_skipped(
     vendor: Path, tmp_path: Path, slack_api: SlackApiServer
 ) -> None:
-    start = datetime(2031, 1, 1, tzinfo=UTC)
     # 9:00am ET on the 20th: 7d reminder on the 13th, 1d on the 19th, 14:00Z.
-    commit(
-        vendor, HEADER + "| Jan 20, 2031. 9:00am ET | **Retire v1** Use v2. |\n", start
+    config = tracked(
+        vendor,
+        tmp_path,
+        slack_api,
+        "| Jan 20, 2031. 9:00am ET | **Retire v1** Use v2. |\n",
     )
-    config = write_config(tmp_path, vendor, "changes.md", slack_api)
-    with time_machine.travel(start, tick=False):
-        run(config, "sync")
-        run(config, "remind")
 
     # Down from before the 13th until 2 hours after the 7d reminder's time...
     with time_machine.travel(datetime(2031, 1, 13, 16, 0, tzinfo=UTC), tick=False):
@@ -446,12 +472,9 @@ def test_test_channel_reports_the_servers_answer(
 def test_outbox_lists_rows_by_status(
     vendor: Path, tmp_path: Path, slack_api: SlackApiServer
 ) -> None:
-    start = datetime(2031, 1, 1, tzinfo=UTC)
-    commit(vendor, HEADER + "| May 6, 2031 | **Retire v1** Use v2. |\n", start)
-    config = write_config(tmp_path, vendor, "changes.md", slack_api)
-    with time_machine.travel(start, tick=False):
-        run(config, "sync")
-        run(config, "remind")
+    config = tracked(
+        vendor, tmp_path, slack_api, "| May 6, 2031 | **Retire v1** Use v2. |\n"
+    )
 
     pending = json.loads(run(config, "outbox", "--status", "pending", "--json"))
     sent = json.loads(run(config, "outbox", "--status", "sent", "--json"))
@@ -468,13 +491,15 @@ def test_outbox_lists_rows_by_status(
 def test_digest_on_demand_is_sent_once_per_period(
     vendor: Path, tmp_path: Path, slack_api: SlackApiServer
 ) -> None:
-    start = datetime(2031, 1, 1, tzinfo=UTC)
-    commit(vendor, HEADER + "| Jan 20, 2031 | **Retire v1** Use v2. |\n", start)
+    start = START
     digest = '[channels.digest]\nschedule = "weekly"\nweekday = "wednesday"\ntime = "09:00"\n'
-    config = write_config(tmp_path, vendor, "changes.md", slack_api, extra=digest)
-    with time_machine.travel(start, tick=False):
-        run(config, "sync")
-        run(config, "remind")
+    config = tracked(
+        vendor,
+        tmp_path,
+        slack_api,
+        "| Jan 20, 2031 | **Retire v1** Use v2. |\n",
+        extra=digest,
+    )
     posts = len(slack_api.posted())
 
     with time_machine.travel(start + timedelta(hours=20), tick=False):
@@ -510,19 +535,16 @@ def test_a_missing_token_is_a_config_error_and_claims_nothing(
 def test_quiet_hours_longer_than_the_grace_hold_a_reminder_without_losing_it(
     vendor: Path, tmp_path: Path, slack_api: SlackApiServer
 ) -> None:
-    start = datetime(2031, 1, 1, tzinfo=UTC)
     # 11:00pm UTC on the 10th: the 1d reminder falls at 23:00Z on the 9th,
     # 18:00 in New York, inside the channel's quiet hours (17:00-07:00).
-    commit(
-        vendor,
-        HEADER + "| January 10, 2031. 11:00pm UTC | **Retire v1** Use v2. |\n",
-        start,
-    )
     quiet = 'quiet_hours = { start = "17:00", end = "07:00" }\n'
-    config = write_config(tmp_path, vendor, "changes.md", slack_api, extra=quiet)
-    with time_machine.travel(start, tick=False):
-        run(config, "sync")
-        run(config, "remind")
+    config = tracked(
+        vendor,
+        tmp_path,
+        slack_api,
+        "| January 10, 2031. 11:00pm UTC | **Retire v1** Use v2. |\n",
+        extra=quiet,
+    )
 
     for at in ("2031-01-09T23:00:00Z", "2031-01-10T03:00:00Z"):
         with time_machine.travel(datetime.fromisoformat(at), tick=False):
@@ -616,17 +638,14 @@ def test_two_planners_at_once_plan_each_message_once(
 def test_a_reminder_held_by_quiet_hours_counts_its_grace_from_their_end(
     vendor: Path, tmp_path: Path, slack_api: SlackApiServer
 ) -> None:
-    start = datetime(2031, 1, 1, tzinfo=UTC)
-    commit(
-        vendor,
-        HEADER + "| January 10, 2031. 11:00pm UTC | **Retire v1** Use v2. |\n",
-        start,
-    )
     quiet = 'quiet_hours = { start = "17:00", end = "07:00" }\n'
-    config = write_config(tmp_path, vendor, "changes.md", slack_api, extra=quiet)
-    with time_machine.travel(start, tick=False):
-        run(config, "sync")
-        run(config, "remind")
+    config = tracked(
+        vendor,
+        tmp_path,
+        slack_api,
+        "| January 10, 2031. 11:00pm UTC | **Retire v1** Use v2. |\n",
+        extra=quiet,
+    )
 
     # Nothing ran during the night; quiet hours ended at 12:00Z (07:00 in
     # New York), five hours ago: within the grace from their end.
@@ -657,12 +676,10 @@ def test_time_left_in_words(left: timedelta, words: str) -> None:
 def test_a_failing_source_is_announced_once_and_its_recovery_once(
     vendor: Path, tmp_path: Path, slack_api: SlackApiServer
 ) -> None:
-    start = datetime(2031, 1, 1, tzinfo=UTC)
-    commit(vendor, HEADER + "| May 6, 2031 | **Retire v1** Use v2. |\n", start)
-    config = write_config(tmp_path, vendor, "changes.md", slack_api)
-    with time_machine.travel(start, tick=False):
-        run(config, "sync")
-        run(config, "remind")
+    start = START
+    config = tracked(
+        vendor, tmp_path, slack_api, "| May 6, 2031 | **Retire v1** Use v2. |\n"
+    )
     hidden = tmp_path / "hidden"
     vendor.rename(hidden)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlmodel import Session, col, select
 
@@ -223,18 +223,14 @@ def event_row(
     )
 
 
-def record_failure(
-    session: Session, source: Source, message: str, at: datetime
-) -> None:
+def record_failure(source: Source, message: str, at: datetime) -> None:
     """Note a failed sync on the source; its entries stay as they were."""
     source.last_attempt_at = at
     source.last_error = message
     source.consecutive_failures += 1
 
 
-def record_success(
-    session: Session, source: Source, page: PageRevision, at: datetime
-) -> None:
+def record_success(source: Source, page: PageRevision, at: datetime) -> None:
     """Note a successful sync and where the page now lives."""
     source.last_attempt_at = at
     source.last_synced_at = at
@@ -262,5 +258,9 @@ def list_entries(
     rows = session.exec(query).all()
     return sorted(
         rows,
-        key=lambda pair: (pair[0].date is None, pair[0].date or 0, pair[0].id or 0),
+        key=lambda pair: (
+            pair[0].date is None,
+            pair[0].date or date.min,
+            pair[0].id or 0,
+        ),
     )
