@@ -74,6 +74,8 @@ def entries_as_of(
     page-history order (commit time), not in the order they were stored: a
     backfill stores old events after newer ones.
     """
+    # TODO: reads every event up to ``at`` on each planning round; keep a
+    # per-entry state table once sources hold tens of thousands of entries.
     query = (
         select(Event, Entry, Source.name)
         .join(Entry, col(Entry.id) == Event.entry_id)
