@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 from tests.conftest import PAGES
 from tracker.cli import app
 
+pytestmark = pytest.mark.database
+
 PAGE = PAGES / "two-column-bold-titles.md"
 
 
@@ -378,14 +380,13 @@ def test_stored_text_is_printed_without_terminal_escapes(
 ) -> None:
     from sqlmodel import select
 
+    from tracker.config import load_config
     from tracker.store.db import open_engine, session_scope
     from tracker.store.models import Entry
 
     config = source_config(tmp_path, vendor)
     invoke(config, "sync")
-    with session_scope(
-        open_engine(f"sqlite:///{tmp_path / 'data' / 'tracker.db'}")
-    ) as session:
+    with session_scope(open_engine(load_config(config).database_url)) as session:
         row = session.exec(
             select(Entry).where(Entry.title == "Rotate signing keys")
         ).one()
@@ -419,6 +420,7 @@ def test_absurd_arguments_are_usage_errors(tmp_path: Path, args: list[str]) -> N
     assert "Error:" in err
 
 
+@pytest.mark.sqlite_only
 def test_relative_sqlite_url_is_relative_to_the_config_file(
     vendor: Path, tmp_path: Path
 ) -> None:
@@ -435,16 +437,17 @@ def test_relative_sqlite_url_is_relative_to_the_config_file(
     assert (tmp_path / "conf" / "state" / "tracker.db").exists()
 
 
+@pytest.mark.sqlite_only
 def test_database_without_its_driver_is_one_line(tmp_path: Path) -> None:
     config = write_config(
-        tmp_path, '[database]\nurl = "postgresql+psycopg://u:secret@127.0.0.1:9/db"\n'
+        tmp_path, '[database]\nurl = "mysql+mysqldb://u:secret@127.0.0.1:9/db"\n'
     )
 
     code, _, err = invoke(config, "list")
 
     assert code == 1
     assert err.startswith(
-        "error: no driver for database url scheme 'postgresql+psycopg'"
+        "error: no driver for database url scheme 'mysql+mysqldb'"
     )
     assert err.count("\n") == 1
     assert "secret" not in err

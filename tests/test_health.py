@@ -19,6 +19,8 @@ from tracker.health import HealthServer, Metrics, database_check
 from tracker.store.db import open_engine
 from tracker.store.models import Entry, Notification, Revision, Source
 
+pytestmark = pytest.mark.database
+
 SYNCED_AT = datetime(2031, 1, 1, 12, 0, tzinfo=UTC)
 # No proxy, whatever the environment says: every request stays on loopback.
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -27,9 +29,9 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    """A migrated SQLite database with two sources, entries and messages."""
-    engine = open_engine(f"sqlite:///{tmp_path}/t.db")
+def engine(database_url: str) -> Iterator[Engine]:
+    """A migrated database with two sources, entries and messages."""
+    engine = open_engine(database_url)
     with Session(engine) as session:
         vendor = Source(
             name="vendor",
@@ -228,6 +230,7 @@ def test_metrics_show_recorded_syncs_and_deliveries(
     assert samples[(f"{latency}_bucket", labels(**team, le="120.0"))] == 1
 
 
+@pytest.mark.sqlite_only
 def test_database_check_names_an_unreachable_database(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path}/missing/t.db")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,11 +15,13 @@ from tracker.config import Config
 from tracker.store.db import open_engine
 from tracker.store.models import Notification
 
+pytestmark = pytest.mark.database
+
 NOW = datetime(2031, 1, 1, tzinfo=UTC)
 
 
-def test_concurrent_claims_never_take_a_row_twice(tmp_path: Path) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'tracker.db'}")
+def test_concurrent_claims_never_take_a_row_twice(database_url: str) -> None:
+    engine = open_engine(database_url)
     config = Config.model_validate(
         {
             "channels": [

@@ -19,6 +19,8 @@ import pytest
 from tests.notify.slack_api import TOKEN, SlackApiServer
 from tests.test_cli import PAGE, commit_page, git
 
+pytestmark = pytest.mark.database
+
 # Each wait is bounded; the daemon syncs every 2 seconds here.
 DEADLINE = 30.0
 

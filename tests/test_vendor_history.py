@@ -18,6 +18,8 @@ from typer.testing import CliRunner
 
 from tracker.cli import app
 
+pytestmark = pytest.mark.database
+
 DB_DOWNTIME = "Scheduled Database Downtime"
 POST_ASYNC = "POST /inputs will only operate asynchronously"
 DELETE_ASYNC = "DELETE /inputs will only operate asynchronously"

@@ -46,7 +46,13 @@ from tracker.parsing.model import ParsedEntry, Precision, Status
 from tracker.parsing.text import strip_control
 from tracker.scheduling import TrackerDaemon, instance_lock
 from tracker.store import records
-from tracker.store.db import open_engine, session_scope
+from tracker.store.db import (
+    open_engine,
+    schema_mismatch,
+    schema_state,
+    session_scope,
+    upgrade_schema,
+)
 from tracker.store.models import Entry, Event, Notification, Revision, Source
 from tracker.sync import SyncResult, backfill_source, sync_source
 
@@ -252,6 +258,10 @@ def summarize(result: SyncResult, *, backfill: bool = False) -> str:
             f"{result.source}: replayed {result.revisions} revisions{skipped}: {counts}; "
             f"{count(result.entries, 'entry', 'entries')} now ({commit}{when})"
         )
+    if result.busy:
+        return f"{result.source}: another process is syncing it; skipped"
+    if result.polled:
+        return f"{result.source}: no new revision (the feed shows none; not fetched), {count(result.entries, 'entry', 'entries')} ({commit})"
     if result.unchanged:
         return f"{result.source}: no new revision, {count(result.entries, 'entry', 'entries')} ({commit}{when})"
     if result.baseline:
@@ -903,6 +913,50 @@ def notification_json(row: Notification) -> dict[str, Any]:
         "last_error": row.last_error,
         "response": row.response,
     }
+
+
+db_app = typer.Typer(
+    cls=TrackerGroup,
+    help="The database schema: where it stands, and upgrading it.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Bring the database schema up to this tracker's version (back up first)."""
+    config = ctx.obj.config()
+    engine = open_engine(config.database_url, check=False)
+    before = upgrade_schema(engine)
+    if before.up_to_date:
+        out.print(f"database schema is up to date at revision {before.head}")
+    else:
+        out.print(
+            f"database schema upgraded from revision {before.current or 'none'} "
+            f"to {before.head}"
+        )
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Show the database's schema revision and the one this tracker needs."""
+    config = ctx.obj.config()
+    state = schema_state(open_engine(config.database_url, check=False))
+    if as_json:
+        print_json(
+            {
+                "current": state.current,
+                "head": state.head,
+                "up_to_date": state.up_to_date,
+            }
+        )
+        return
+    if state.up_to_date:
+        out.print(f"{state.head} (up to date)")
+    else:
+        out.print(f"{state.current or 'none'}: {schema_mismatch(state)}")
 
 
 @app.command("test-channel")

@@ -16,6 +16,7 @@ from datetime import timedelta
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
@@ -26,6 +27,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -84,6 +86,10 @@ class DaemonSettings(Settings):
     health_address: str | None = "127.0.0.1:9465"
 
 
+# Names the database, overriding [database] url: it may carry a password.
+DATABASE_URL_VARIABLE = "TRACKER_DATABASE_URL"
+
+
 class DatabaseSettings(Settings):
     """The ``[database]`` table."""
 
@@ -114,24 +120,96 @@ class SourceSettings(Settings):
     """One ``[[sources]]`` entry: a page to track."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
-    type: Literal["git"] = "git"
-    repo: str
+    type: Literal["git", "feed"] = "git"
+    repo: str = ""
     branch: str | None = None
-    path: str = Field(min_length=1)
+    path: str = ""
+    url: str | None = None
     timezone: Zone | None = None
     format: Literal["auto", "markdown", "html"] = "auto"
     page_url: str | None = None
     interval: Duration = "15m"
+    cron: str | None = None
     jitter: Duration = "30s"
+    commits_feed: str = "auto"
+    full_fetch_every: Duration = "6h"
     upcoming_headings: Patterns = Field(default=list(DEFAULT_UPCOMING_HEADINGS))
     completed_headings: Patterns = Field(default=list(DEFAULT_COMPLETED_HEADINGS))
     max_removed_fraction: float = Field(
         default=0.5, gt=0.0, le=1.0, allow_inf_nan=False
     )
 
+    @model_validator(mode="after")
+    def _check_kind(self) -> SourceSettings:
+        if self.type == "git":
+            missing = [key for key in ("repo", "path") if not getattr(self, key)]
+            if missing:
+                raise ValueError(
+                    f"a git source needs {' and '.join(missing)} "
+                    '(or type = "feed" with url)'
+                )
+            if self.url is not None:
+                raise ValueError(
+                    "url is for feed sources; a git source has repo and path"
+                )
+        else:
+            if self.url is None:
+                raise ValueError("a feed source needs url, the feed's http(s) address")
+            if self.repo or self.path or self.branch:
+                raise ValueError("a feed source has url only, not repo, path or branch")
+        return self
+
+    @field_validator("url", "commits_feed")
+    @classmethod
+    def _check_http_url(cls, url: str | None, info: ValidationInfo) -> str | None:
+        if url is None or (
+            info.field_name == "commits_feed" and url in ("auto", "off")
+        ):
+            return url
+        if not url.startswith(("https://", "http://")):
+            hint = ', "auto" or "off"' if info.field_name == "commits_feed" else ""
+            raise ValueError(f"{url!r} is not an http(s) URL{hint}")
+        return url
+
+    @field_validator("cron")
+    @classmethod
+    def _check_cron(cls, cron: str | None) -> str | None:
+        if cron is None:
+            return None
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(cron)
+        except ValueError as error:
+            raise ValueError(
+                f"bad cron expression {cron!r} ({error}); write five fields, "
+                "e.g. '*/20 * * * *'"
+            ) from None
+        return cron
+
+    def feed_to_poll(self) -> str | None:
+        """The feed polled before each git fetch, or None to always fetch.
+
+        "auto" is GitHub's Atom feed of the commits touching the page, for a
+        repository on github.com with a branch set.
+        """
+        if self.type != "git" or self.commits_feed == "off":
+            return None
+        if self.commits_feed != "auto":
+            return self.commits_feed
+        github = GITHUB_REPO.match(self.repo)
+        if github is None or self.branch is None:
+            return None
+        return (
+            f"https://github.com/{github.group('repo')}/commits/"
+            f"{quote(self.branch)}/{quote(self.path)}.atom"
+        )
+
     @field_validator("repo")
     @classmethod
     def _check_repo(cls, repo: str) -> str:
+        if not repo:
+            return repo
         from tracker.sources.git import check_repo_url
 
         try:
@@ -167,6 +245,8 @@ class SourceSettings(Settings):
     @field_validator("path")
     @classmethod
     def _check_path(cls, path: str) -> str:
+        if not path:
+            return path
         if path.startswith("/") or ".." in Path(path).parts:
             raise ValueError(
                 f"{path!r} must be relative to the repository root, "
@@ -395,7 +475,14 @@ class Config(Settings):
 
     @property
     def database_url(self) -> str:
-        """The SQLAlchemy URL of the store."""
+        """The SQLAlchemy URL of the store.
+
+        ``$TRACKER_DATABASE_URL`` wins over the file, so that a password
+        need not be written in it.
+        """
+        from_environment = os.environ.get(DATABASE_URL_VARIABLE, "").strip()
+        if from_environment:
+            return from_environment
         if self.database.url:
             return self.database.url
         return f"sqlite:///{self.data_dir / 'tracker.db'}"

@@ -39,8 +39,9 @@ from tracker.store.models import Entry, Event, Notification, Revision, Source
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
-# Due rows read beyond the claim limit, so that rows skipped or held on the
-# way do not end a round that still has rows to send.
+# At most this many due rows are looked at in one claim, beyond those
+# claimed: rows skipped or held on the way must not end a round that still
+# has rows to send, nor make one claim endless.
 SCAN_AHEAD = 200
 # A message sent this long after its time is marked late.
 LATE_AFTER = timedelta(minutes=5)
@@ -371,7 +372,7 @@ def claim_due(
     """
     grace = parse_duration(config.notify.late_grace)
     channels = {channel.name: channel for channel in config.channels}
-    query = (
+    due = (
         select(Notification)
         .where(
             or_(
@@ -382,56 +383,79 @@ def claim_due(
             )
         )
         .order_by(col(Notification.next_attempt_at), col(Notification.id))
-        .limit(limit + SCAN_AHEAD)
         .with_for_update(skip_locked=True)
     )
     claimed: list[Notification] = []
-    for row in session.exec(query).all():
-        channel = channels.get(row.channel)
-        if channel is None:
-            settle(
-                row,
-                "skipped",
-                now,
-                error=f"channel {row.channel!r} is no longer configured",
+    budget = limit + SCAN_AHEAD
+    # Read only as many rows as are still wanted: on PostgreSQL each read row
+    # stays locked until commit, and a replica must not hold rows it will
+    # not send. Every row read leaves the due set (claimed, settled, put off
+    # or taken by another process), so the next read finds new ones.
+    while len(claimed) < limit and budget > 0:
+        batch = session.exec(due.limit(min(limit - len(claimed), budget))).all()
+        if not batch:
+            break
+        budget -= len(batch)
+        for row in batch:
+            sendable = triage(
+                row, channels.get(row.channel), config, now, grace, log_skips
             )
-            continue
-        if row.status == "sending" and row.attempts >= config.notify.max_attempts:
-            # The last try was claimed and never settled: its process died.
-            settle(
-                row,
-                "failed",
-                now,
-                error=f"gave up after {row.attempts} tries; the last did not finish",
-            )
-            continue
-        # The grace runs from when the row was last meant to go out, or from
-        # the end of the quiet hours that held it then: a message held or
-        # waiting for a retry is not late for that.
-        meant = row.next_attempt_at
-        meant = quiet_until(channel, meant) or meant
-        if row.kind in TIMELY_KINDS and meant < now - grace:
-            settle(
-                row,
-                "skipped",
-                now,
-                error=f"missed: due {row.due_at:%Y-%m-%d %H:%M}Z, more than {config.notify.late_grace} ago",
-            )
-            if log_skips:
-                log.warning(
-                    "notification skipped key=%s reason=missed due_at=%s",
-                    row.key,
-                    row.due_at.isoformat(),
-                )
-            continue
-        quiet_end = quiet_until(channel, now)
-        if quiet_end is not None:
-            row.status, row.next_attempt_at, row.updated_at = "pending", quiet_end, now
-            continue
-        if len(claimed) < limit and take(session, row, worker, now):
-            claimed.append(row)
-    session.flush()
+            if sendable and take(session, row, worker, now):
+                claimed.append(row)
+        session.flush()
     return claimed
+
+
+def triage(
+    row: Notification,
+    channel: Channel | None,
+    config: Config,
+    now: datetime,
+    grace: timedelta,
+    log_skips: bool,
+) -> bool:
+    """Whether a due row may be sent now; if not, settle it or put it off."""
+    if channel is None:
+        settle(
+            row,
+            "skipped",
+            now,
+            error=f"channel {row.channel!r} is no longer configured",
+        )
+        return False
+    if row.status == "sending" and row.attempts >= config.notify.max_attempts:
+        # The last try was claimed and never settled: its process died.
+        settle(
+            row,
+            "failed",
+            now,
+            error=f"gave up after {row.attempts} tries; the last did not finish",
+        )
+        return False
+    # The grace runs from when the row was last meant to go out, or from
+    # the end of the quiet hours that held it then: a message held or
+    # waiting for a retry is not late for that.
+    meant = row.next_attempt_at
+    meant = quiet_until(channel, meant) or meant
+    if row.kind in TIMELY_KINDS and meant < now - grace:
+        settle(
+            row,
+            "skipped",
+            now,
+            error=f"missed: due {row.due_at:%Y-%m-%d %H:%M}Z, more than {config.notify.late_grace} ago",
+        )
+        if log_skips:
+            log.warning(
+                "notification skipped key=%s reason=missed due_at=%s",
+                row.key,
+                row.due_at.isoformat(),
+            )
+        return False
+    quiet_end = quiet_until(channel, now)
+    if quiet_end is not None:
+        row.status, row.next_attempt_at, row.updated_at = "pending", quiet_end, now
+        return False
+    return True
 
 
 def take(session: Session, row: Notification, worker: str, now: datetime) -> bool:

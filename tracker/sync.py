@@ -17,16 +17,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from tracker import outbox
-from tracker.config import Config, SourceSettings
+from tracker.config import Config, SourceSettings, parse_duration
 from tracker.diff import Comparison, EventKind, Known, match_entries
 from tracker.errors import ParseError, SourceError
 from tracker.parsing import PageRules, detect_format, parse_page
 from tracker.parsing.model import ParsedPage
 from tracker.replay import Replay, Step
 from tracker.sources.base import PageRevision
+from tracker.sources.feed import FeedSource, Poll, Validators, poll
 from tracker.sources.git import GitSource, check_repo_url
 from tracker.store import records
-from tracker.store.db import session_scope
+from tracker.store.db import exclusive, session_scope
 from tracker.store.models import Entry, Event, Revision, Source
 
 log = logging.getLogger(__name__)
@@ -54,10 +55,17 @@ class SyncResult:
     unchanged: bool = False
     warnings: int = 0
     queued: int = 0
+    # Another process was syncing the source; this sync did nothing.
+    busy: bool = False
+    # A poll showed nothing new, so nothing was fetched.
+    polled: bool = False
 
 
-def build_source(config: Config, settings: SourceSettings) -> GitSource:
+def build_source(config: Config, settings: SourceSettings) -> GitSource | FeedSource:
     """The fetcher of one configured source."""
+    if settings.type == "feed":
+        assert settings.url is not None
+        return FeedSource(settings.name, settings.url)
     return GitSource(
         name=settings.name,
         repo=settings.repo,
@@ -91,7 +99,11 @@ def read_page(
     try:
         return parse_page(
             page.text,
-            page_format=detect_format(page.path, settings.format),
+            page_format=(
+                "feed"
+                if settings.type == "feed"
+                else detect_format(page.path, settings.format)
+            ),
             rules=rules,
         )
     except ParseError as error:
@@ -131,36 +143,54 @@ def sync_source(
     settings: SourceSettings,
     *,
     accept_removals: bool = False,
+    wait: bool = True,
 ) -> SyncResult:
     """Fetch the newest revision of a source and store what changed.
 
-    On any error the source's stored entries are kept, the failure is
-    recorded on the source, and the error is raised again.
+    One process at a time syncs a source; without ``wait``, a sync that
+    finds another process at it returns at once with ``busy`` set. On any
+    error the source's stored entries are kept, the failure is recorded on
+    the source, and the error is raised again.
     """
     started = time.monotonic()
     result = SyncResult(source=settings.name)
-    with session_scope(engine) as session:
-        source = ensure_source(session, settings)
-        known_path, known_commit = source.path, source.last_commit
-    try:
-        page = fetch_latest(config, settings, known_path, known_commit)
+    with exclusive(engine, f"sync:{settings.name}", wait=wait) as mine:
+        if not mine:
+            result.busy = True
+            log.info("sync skipped source=%s reason=busy elsewhere", settings.name)
+            return result
         with session_scope(engine) as session:
-            source = ensure_source(session, settings)
-            store_revision(
-                session, config, settings, source, page, result, accept_removals
-            )
-    except (SourceError, ParseError) as error:
-        with session_scope(engine) as session:
-            source = ensure_source(session, settings)
-            now = datetime.now(UTC)
-            records.record_failure(source, str(error), now)
-            outbox.note_failure(session, config, source, now)
-        raise
+            state = FetchState.of(ensure_source(session, settings))
+        try:
+            page, answer = fetch_latest(config, settings, state)
+            with session_scope(engine) as session:
+                source = ensure_source(session, settings)
+                now = datetime.now(UTC)
+                if page is None:
+                    result.unchanged = result.polled = True
+                    result.commit = source.last_commit
+                    result.entries = count_current(session, source)
+                    outbox.note_success(session, config, source, now)
+                    records.record_success(source, None, now)
+                else:
+                    store_revision(
+                        session, config, settings, source, page, result, accept_removals
+                    )
+                    source.fetched_at = now
+                remember_poll(source, answer)
+        except (SourceError, ParseError) as error:
+            with session_scope(engine) as session:
+                source = ensure_source(session, settings)
+                now = datetime.now(UTC)
+                records.record_failure(source, str(error), now)
+                outbox.note_failure(session, config, source, now)
+            raise
     log.info(
-        "sync finished source=%s commit=%s unchanged=%s %s duration=%.2fs",
+        "sync finished source=%s commit=%s unchanged=%s polled=%s %s duration=%.2fs",
         settings.name,
         (result.commit or "")[:12],
         result.unchanged,
+        result.polled,
         " ".join(f"{kind}={n}" for kind, n in sorted(result.counts.items()))
         or "events=0",
         time.monotonic() - started,
@@ -168,25 +198,101 @@ def sync_source(
     return result
 
 
-def fetch_latest(
-    config: Config, settings: SourceSettings, known_path: str, known_commit: str | None
-) -> PageRevision:
-    """Fetch the newest revision; errors name the source."""
-    try:
-        return build_source(config, settings).fetch_latest(
-            known_path=known_path, known_commit=known_commit
+@dataclass(frozen=True)
+class FetchState:
+    """What the previous syncs of a source left for the next fetch."""
+
+    path: str
+    commit: str | None
+    validators: Validators
+    marker: str | None
+    fetched_at: datetime | None
+
+    @classmethod
+    def of(cls, source: Source) -> FetchState:
+        return cls(
+            source.path,
+            source.last_commit,
+            Validators(source.poll_etag, source.poll_modified),
+            source.poll_marker,
+            source.fetched_at,
         )
+
+
+def fetch_latest(
+    config: Config, settings: SourceSettings, state: FetchState
+) -> tuple[PageRevision | None, Poll | None]:
+    """Fetch the newest revision, or None when a poll shows nothing new.
+
+    A git source with a commits feed polls it first and fetches only when
+    the feed shows a new commit, or when its last fetch is older than
+    ``full_fetch_every`` (in case the feed misses one). Errors name the
+    source; a failed poll only costs the fetch it would have saved.
+    """
+    source = build_source(config, settings)
+    try:
+        if isinstance(source, FeedSource):
+            known = state.validators if state.commit is not None else Validators()
+            return source.fetch(known)
+        answer = poll_commits(settings, state)
+        if answer is not None and nothing_new(settings, state, answer):
+            log.debug("sync skips the fetch source=%s", settings.name)
+            return None, answer
+        page = source.fetch_latest(known_path=state.path, known_commit=state.commit)
+        return page, answer
     except SourceError as error:
         raise SourceError(f"{settings.name}: {error}") from None
 
 
+def poll_commits(settings: SourceSettings, state: FetchState) -> Poll | None:
+    """Poll the source's commits feed, if it has one; None if that failed."""
+    feed = settings.feed_to_poll()
+    if feed is None:
+        return None
+    try:
+        answer = poll(feed, state.validators)
+        answer.newest_item()  # a body that is no feed is a failed poll
+    except SourceError as error:
+        log.warning(
+            "commits feed poll failed source=%s error=%s; fetching instead",
+            settings.name,
+            error,
+        )
+        return None
+    return answer
+
+
+def nothing_new(settings: SourceSettings, state: FetchState, answer: Poll) -> bool:
+    """Whether a commits feed answer shows no commit since the last fetch."""
+    if state.commit is None or state.fetched_at is None:
+        return False
+    if datetime.now(UTC) - state.fetched_at >= parse_duration(
+        settings.full_fetch_every
+    ):
+        return False
+    if answer.not_modified:
+        return True
+    newest = answer.newest_item()
+    return newest is not None and newest == state.marker
+
+
+def remember_poll(source: Source, answer: Poll | None) -> None:
+    """Keep a poll's validators and newest item for the next sync."""
+    if answer is None or answer.not_modified:
+        return
+    source.poll_etag = answer.validators.etag
+    source.poll_modified = answer.validators.modified
+    source.poll_marker = answer.newest_item()
+
+
 def ensure_source(session: Session, settings: SourceSettings) -> Source:
     """The source's row, created on its first sync."""
+    location = settings.url if settings.type == "feed" else settings.repo
     return records.get_or_create_source(
         session,
         settings.name,
         settings.type,
-        check_repo_url(settings.repo),
+        check_repo_url(location or ""),
         settings.path,
     )
 

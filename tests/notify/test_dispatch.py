@@ -28,6 +28,8 @@ from tracker.config import load_config
 from tracker.store.db import open_engine
 from tracker.store.models import Entry, Notification
 
+pytestmark = pytest.mark.database
+
 TOKEN = SLACK_TOKEN
 HEADER = "## Upcoming Changes\n\n| Date | Change |\n|---|---|\n"
 

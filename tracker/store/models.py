@@ -66,6 +66,14 @@ class Source(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=now, sa_column=utc_column(nullable=False)
     )
+    # What the cheap change check (a feed polled before fetching) last saw:
+    # the server's validators, the newest item, and the last full fetch.
+    poll_etag: str | None = None
+    poll_modified: str | None = None
+    poll_marker: str | None = None
+    fetched_at: datetime | None = Field(default=None, sa_column=utc_column())
+    # When the daemon will sync this source next, for 'tracker status'.
+    next_sync_at: datetime | None = Field(default=None, sa_column=utc_column())
 
 
 class Revision(SQLModel, table=True):

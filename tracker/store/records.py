@@ -230,12 +230,16 @@ def record_failure(source: Source, message: str, at: datetime) -> None:
     source.consecutive_failures += 1
 
 
-def record_success(source: Source, page: PageRevision, at: datetime) -> None:
-    """Note a successful sync and where the page now lives."""
+def record_success(source: Source, page: PageRevision | None, at: datetime) -> None:
+    """Note a successful sync and where the page now lives.
+
+    ``page`` is None when a cheap check showed nothing new to fetch.
+    """
     source.last_attempt_at = at
     source.last_synced_at = at
-    source.last_commit = page.commit
-    source.path = page.path
+    if page is not None:
+        source.last_commit = page.commit
+        source.path = page.path
     source.last_error = None
     source.consecutive_failures = 0
 
