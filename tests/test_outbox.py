@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 import threading
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
+import pytest
 from sqlmodel import Session, select
 
 from tracker import outbox

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from tracker import outbox
 from tracker.config import Channel, Config, EmailChannel, SlackChannel, parse_duration
 from tracker.errors import ConfigError, DeliveryError
-from tracker.notify.base import Message, Notifier, read_secret
+from tracker.notify.base import Message, Notifier, Receipt, read_secret
 from tracker.notify.email import EmailNotifier
 from tracker.notify.render import (
     AlertView,
@@ -40,6 +40,10 @@ from tracker.store.db import session_scope
 from tracker.store.models import Entry, Event, Notification, Revision, Source
 
 log = logging.getLogger(__name__)
+
+# How far the channel's clock may be behind ours, when looking for a
+# message an interrupted try may have delivered.
+CLOCK_SKEW = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,7 @@ def dispatch(
     channels = {channel.name: channel for channel in config.channels}
     worker = outbox.worker_name()
     with session_scope(engine) as session:
+        outbox.release_dead_claims(session, now)
         outbox.plan(session, config, now)
     # One row at a time: a claim's lease then only has to outlast one send.
     outcomes: list[Outcome] = []
@@ -302,7 +307,18 @@ def attempt(
 
     try:
         notifier = notifiers.get(channel.name) or notifier_for(channel)
-        receipt = notifier.send(message, skip_posts=row.delivered_posts)
+        skip = row.delivered_posts
+        if row.interrupted:
+            since = row.created_at - CLOCK_SKEW
+            skip = max(skip, notifier.delivered(message, since) or 0)
+        if message.slack and skip >= len(message.slack):
+            log.info(
+                "notification found in the channel after an interrupted try key=%s",
+                row.key,
+            )
+            receipt = Receipt("already in the channel")
+        else:
+            receipt = notifier.send(message, skip_posts=skip)
     except DeliveryError as error:
         status, detail = "failed", str(error)
         with session_scope(engine) as session:

@@ -57,6 +57,44 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def release_dead_claims(session: Session, now: datetime) -> int:
+    """End at once the leases of claims held by processes of this host that
+    are gone, so that their rows need not wait out the lease; return how many.
+
+    A process restarted with its old process id (as in a container) also
+    finds its earlier claims released.
+    """
+    host = socket.gethostname()
+    rows = session.exec(
+        select(Notification).where(
+            col(Notification.status) == "sending",
+            col(Notification.claimed_by).startswith(f"{host}:"),
+        )
+    ).all()
+    released = 0
+    for row in rows:
+        pid = (row.claimed_by or "").rpartition(":")[2]
+        if pid.isdigit() and not process_alive(int(pid)):
+            row.claimed_until = min(row.claimed_until or now, now)
+            released += 1
+    if released:
+        log.warning("released claims of ended processes count=%d", released)
+    return released
+
+
+def process_alive(pid: int) -> bool:
+    """Whether another process with id ``pid`` runs on this host."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @dataclass(frozen=True)
 class PlanResult:
     """What planning changed in the outbox."""
@@ -478,6 +516,7 @@ def take(session: Session, row: Notification, worker: str, now: datetime) -> boo
             # The lease runs on the real clock even when acting as of --at.
             claimed_until=max(now, datetime.now(UTC)) + LEASE,
             attempts=row.attempts + 1,
+            interrupted=row.status == "sending",
             updated_at=now,
         )
     )

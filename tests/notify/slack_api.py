@@ -1,6 +1,7 @@
 """A loopback HTTP server that speaks enough of Slack for slack_sdk.
 
-It answers the Web API's ``chat.postMessage`` and ``auth.test`` under
+It answers the Web API's ``chat.postMessage``, ``conversations.history`` (with
+message metadata) and ``auth.test`` under
 ``/api/`` and incoming webhooks under ``/services/``, records every request,
 and plays back failures queued with ``fail_next``. Answers follow Slack's
 documentation: Web API errors are HTTP 200 with ``{"ok": false, "error": ...}``
@@ -81,6 +82,8 @@ class SlackApiServer:
     httpd: ThreadingHTTPServer | None = None
     port: int = 0
     ts_counter: int = 0
+    # Accepted posts per channel, as conversations.history shows them.
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def start(self) -> None:
         """Listen on a free loopback port and answer in a background thread."""
@@ -148,10 +151,11 @@ class SlackApiServer:
             self.requests.append(request)
 
     def next_ts(self) -> str:
-        """Return a new message timestamp, as Slack's "seconds.micro" string."""
+        """Return a new message timestamp, as Slack's "seconds.micro" string:
+        the time of posting, made unique as Slack makes it."""
         with self.lock:
-            self.ts_counter += 1
-            return f"1712000000.{self.ts_counter:06d}"
+            self.ts_counter = max(self.ts_counter + 1, int(time.time() * 1_000_000))
+            return f"{self.ts_counter // 1_000_000}.{self.ts_counter % 1_000_000:06d}"
 
 
 class SlackHandler(BaseHTTPRequestHandler):
@@ -219,6 +223,8 @@ class SlackHandler(BaseHTTPRequestHandler):
             return api_json({"ok": True, **AUTH_TEST})
         if method == "chat.postMessage":
             return self.post_message(payload)
+        if method == "conversations.history":
+            return self.history(payload)
         return api_json({"ok": False, "error": "unknown_method"})
 
     def post_message(
@@ -232,7 +238,28 @@ class SlackHandler(BaseHTTPRequestHandler):
             return api_json({"ok": False, "error": "no_text"})
         ts = self.server_state.next_ts()
         message = {"type": "message", "text": payload.get("text", ""), "ts": ts}
+        stored = dict(message)
+        if isinstance(payload.get("metadata"), dict):
+            stored["metadata"] = payload["metadata"]
+        with self.server_state.lock:
+            self.server_state.history.setdefault(channel, []).insert(0, stored)
         return api_json({"ok": True, "channel": channel, "ts": ts, "message": message})
+
+    def history(self, params: dict[str, Any]) -> tuple[int, bytes, dict[str, str]]:
+        """Answer conversations.history, newest first, with metadata if asked."""
+        if params.get("channel") not in self.server_state.channels:
+            return api_json({"ok": False, "error": "channel_not_found"})
+        oldest = float(params.get("oldest") or 0)
+        with self.server_state.lock:
+            kept = [
+                dict(item)
+                for item in self.server_state.history.get(params["channel"], [])
+                if float(item["ts"]) > oldest
+            ]
+        if str(params.get("include_all_metadata")).lower() not in ("1", "true"):
+            for item in kept:
+                item.pop("metadata", None)
+        return api_json({"ok": True, "messages": kept, "has_more": False})
 
     def webhook_answer(self) -> tuple[int, bytes, dict[str, str]]:
         """Answer an incoming webhook: "ok", or no_service for an unknown one."""

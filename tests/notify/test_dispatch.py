@@ -24,7 +24,9 @@ from tests.notify.slack_api import SlackApiServer
 from tests.notify.smtp_server import RunningServer
 from tracker import outbox
 from tracker.cli import app
-from tracker.config import load_config
+from tracker.config import Channel, load_config
+from tracker.dispatch import build_notifier, dispatch
+from tracker.notify.base import Message, Notifier, Receipt
 from tracker.store.db import open_engine
 from tracker.store.models import Entry, Notification
 
@@ -323,6 +325,47 @@ def test_a_claim_left_by_a_killed_process_is_sent_once_after_its_lease(
 
     assert len(slack_api.posted()) == 1
     assert [row.status for row in rows(config) if row.kind == "summary"] == ["sent"]
+
+
+class Killed(BaseException):
+    """The process ends here, as under kill -9: nothing after it runs."""
+
+
+def dies_after_sending(channel: Channel) -> Notifier:
+    """A channel's real notifier, in a process killed right after each send."""
+    notifier = build_notifier(channel)
+    send = notifier.send
+
+    def send_then_die(message: Message, *, skip_posts: int = 0) -> Receipt:
+        send(message, skip_posts=skip_posts)
+        raise Killed
+
+    notifier.send = send_then_die  # type: ignore[method-assign]
+    return notifier
+
+
+def test_a_message_posted_by_a_process_killed_before_recording_it_is_not_repeated(
+    vendor: Path, tmp_path: Path, slack_api: SlackApiServer
+) -> None:
+    start = datetime(2031, 1, 1, tzinfo=UTC)
+    commit(vendor, HEADER + "| May 6, 2031 | **Retire v1** Use v2. |\n", start)
+    config = write_config(tmp_path, vendor, "changes.md", slack_api)
+    with time_machine.travel(start, tick=False):
+        run(config, "sync")
+        settings = load_config(config)
+        engine = open_engine(settings.database_url)
+        # A process claims the summary alert and posts it to Slack, then is
+        # killed before it can record the delivery.
+        with pytest.raises(Killed):
+            dispatch(engine, settings, start, notifier_for=dies_after_sending)
+
+    with time_machine.travel(start + outbox.LEASE + timedelta(seconds=1), tick=False):
+        out = run(config, "remind")
+
+    assert len(slack_api.posted()) == 1
+    (row,) = [row for row in rows(config) if row.kind == "summary"]
+    assert (row.status, row.interrupted, row.attempts) == ("sent", True, 2)
+    assert out.startswith("sent: summary to team")
 
 
 def test_transient_failures_are_retried_later_and_sent_once(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -74,12 +75,18 @@ def test_posts_arrive_in_order_with_channel_text_and_blocks(
         "blocks": list(BLOCKS),
         "unfurl_links": False,
         "unfurl_media": False,
+        "metadata": {
+            "event_type": "tracker_notification",
+            "event_payload": {"key": "reminder:api-v1", "post": 0},
+        },
     }
     assert second["text"] == SECOND.text
+    assert second["metadata"]["event_payload"] == {"key": "reminder:api-v1", "post": 1}
     assert "blocks" not in second
     assert not {"link_names", "parse"} & (first.keys() | second.keys())
     assert all(r.authorized for r in slack_api.requests)
-    assert receipt.detail == f"ok channel={CHANNEL_ID} ts=1712000000.000001 posts=2"
+    first_ts = slack_api.history[CHANNEL_ID][-1]["ts"]
+    assert receipt.detail == f"ok channel={CHANNEL_ID} ts={first_ts} posts=2"
 
 
 def test_base_url_without_trailing_slash_is_normalized(
@@ -452,3 +459,39 @@ def test_token_and_webhook_url_stay_out_of_errors_and_logs(
     texts = [caplog.text, *errors]
     assert [secret for secret in secrets for text in texts if secret in text] == []
     assert f"url: http://127.0.0.1:{slack_api.port}/[hidden]" in caplog.text
+
+
+def test_delivered_counts_the_posts_of_a_message_found_in_the_channel(
+    slack_api: SlackApiServer,
+) -> None:
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    notifier = make_notifier(slack_api)
+    notifier.send(SINGLE)
+    # The second post of MESSAGE failed: only its first is in the channel.
+    slack_api.fail_next(error="internal_error", after=1, times=3)
+    with pytest.raises(DeliveryError):
+        notifier.send(MESSAGE)
+    slack_api.failures.clear()
+
+    assert notifier.delivered(SINGLE, since) == 1
+    assert notifier.delivered(MESSAGE, since) == 1
+    assert (
+        notifier.delivered(Message("reminder:other", "x", "y", slack=(FIRST,)), since)
+        == 0
+    )
+    assert notifier.delivered(SINGLE, datetime.now(UTC) + timedelta(minutes=1)) == 0
+
+
+def test_delivered_is_unknown_without_a_channel_id_or_history_scope(
+    slack_api: SlackApiServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    by_name = SlackNotifier(make_channel(slack_api, channel="#api-changes"), TOKEN)
+    slack_api.fail_next(error="missing_scope")
+
+    with caplog.at_level(logging.WARNING):
+        assert by_name.delivered(SINGLE, since) is None
+        assert make_notifier(slack_api).delivered(SINGLE, since) is None
+
+    assert "configure the channel by its id" in caplog.text
+    assert "(missing_scope); sending it again" in caplog.text

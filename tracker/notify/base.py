@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,6 +58,15 @@ class Notifier(Protocol):
     """
 
     def send(self, message: Message, *, skip_posts: int = 0) -> Receipt: ...
+
+    def delivered(self, message: Message, since: datetime) -> int | None:
+        """How many of the message's posts the channel shows since ``since``.
+
+        Asked before re-sending a message whose last try was interrupted;
+        None when the channel cannot tell (email, webhooks), in which case
+        the message is sent again.
+        """
+        ...
 
 
 def read_secret(

@@ -61,6 +61,14 @@ class EmailNotifier:
             f"email channel {channel.name!r} ({channel.host}:{channel.smtp_port})"
         )
 
+    def delivered(self, message: Message, since: datetime) -> int | None:
+        """A mail server cannot say what it delivered: None.
+
+        A mail sent again keeps its Message-ID, by which mail clients drop
+        the second copy.
+        """
+        return None
+
     def send(self, message: Message, *, skip_posts: int = 0) -> Receipt:
         """Send ``message`` as one mail to every recipient of the channel.
 

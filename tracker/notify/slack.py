@@ -17,6 +17,7 @@ import logging
 import random
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from http.client import HTTPException
 from typing import Any
 from urllib.error import URLError
@@ -44,6 +45,12 @@ from tracker.errors import ConfigError, DeliveryError
 from tracker.notify.base import Message, Receipt, SlackPost
 
 log = logging.getLogger(__name__)
+
+# The metadata event type of every post, carrying the outbox key.
+METADATA_EVENT = "tracker_notification"
+SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+# Pages of channel history read when checking an interrupted message.
+HISTORY_PAGES = 5
 
 # slack_sdk logs every webhook request with its URL, whose path is the secret;
 # this logger, handed to WebhookClient, cuts the path off before anything sees it.
@@ -147,7 +154,7 @@ class SlackNotifier:
         channel_id, first_ts = self.channel.channel, ""
         for index in range(skip_posts, len(posts)):
             try:
-                response = self.post(posts[index])
+                response = self.post(posts[index], message.key, index)
             except SlackApiError as error:
                 raise self.describe_api_error(error, message, index) from error
             except (SlackClientError, OSError, HTTPException) as error:
@@ -167,15 +174,67 @@ class SlackNotifier:
         sent = max(len(posts) - skip_posts, 0)
         return Receipt(f"ok channel={channel_id} ts={first_ts or '-'} posts={sent}")
 
-    def post(self, post: SlackPost) -> SlackResponse:
-        """Send one post with chat.postMessage; return Slack's answer."""
+    def post(self, post: SlackPost, key: str, index: int) -> SlackResponse:
+        """Send one post with chat.postMessage; return Slack's answer.
+
+        The post carries its message's outbox key as message metadata, so
+        that ``delivered`` can find it after a crash.
+        """
         return self.client.chat_postMessage(
             channel=self.channel.channel,
             text=post.text,
             blocks=list(post.blocks) or None,
             unfurl_links=False,
             unfurl_media=False,
+            metadata={
+                "event_type": METADATA_EVENT,
+                "event_payload": {"key": key, "post": index},
+            },
         )
+
+    def delivered(self, message: Message, since: datetime) -> int | None:
+        """How many of the message's posts are in the channel since ``since``.
+
+        Reads the channel's history (the app needs the channels:history or
+        groups:history scope) for posts carrying the message's key. None
+        when the channel is configured by name, not id, or the history
+        cannot be read: the caller then sends again.
+        """
+        if not SLACK_CHANNEL_ID.match(self.channel.channel):
+            log.warning(
+                "cannot tell whether an interrupted message reached channel=%s: "
+                "configure the channel by its id (C0123...) to let the tracker check",
+                self.channel.name,
+            )
+            return None
+        found: set[int] = set()
+        cursor: str | None = None
+        try:
+            for _ in range(HISTORY_PAGES):
+                page = self.client.conversations_history(
+                    channel=self.channel.channel,
+                    oldest=f"{since.timestamp():.6f}",
+                    include_all_metadata=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+                found.update(posts_of(page.get("messages") or [], message.key))
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        except (SlackApiError, SlackClientError, OSError, HTTPException) as error:
+            log.warning(
+                "cannot read the history of channel=%s to check an interrupted "
+                "message (%s); sending it again",
+                self.channel.name,
+                short_code(str(getattr(error, "response", {}).get("error", "")))
+                or type(error).__name__,
+            )
+            return None
+        count = 0
+        while count in found:
+            count += 1
+        return count
 
     def describe_api_error(
         self, error: SlackApiError, message: Message, index: int
@@ -232,6 +291,10 @@ class SlackWebhookNotifier:
             logger=webhook_log,
             retry_handlers=build_retry_handlers(channel.name, max_retries, backoff),
         )
+
+    def delivered(self, message: Message, since: datetime) -> int | None:
+        """A webhook cannot read the channel: None."""
+        return None
 
     def send(self, message: Message, *, skip_posts: int = 0) -> Receipt:
         """Post the message's Slack posts from index ``skip_posts`` on, in order."""
@@ -486,6 +549,19 @@ def is_foreign_refusal(status: int, code: str) -> bool:
     Slack's Web API answers its errors with HTTP 200, except rate limits.
     """
     return 400 <= status < 500 and status not in (408, 429) and not code
+
+
+def posts_of(messages: list[dict[str, Any]], key: str) -> set[int]:
+    """The post numbers of the message ``key`` among Slack history messages."""
+    found = set()
+    for item in messages:
+        metadata = item.get("metadata") or {}
+        payload = metadata.get("event_payload") or {}
+        if metadata.get("event_type") == METADATA_EVENT and payload.get("key") == key:
+            post = payload.get("post")
+            if isinstance(post, int):
+                found.add(post)
+    return found
 
 
 def post_place(index: int, total: int) -> str:

@@ -1,8 +1,9 @@
-"""source polling state
+"""source polling state, interrupted deliveries
 
 What a cheap change check remembers between runs (a feed's validators and
 newest item, the time of the last full fetch) and when the daemon plans to
-sync each source next.
+sync each source next; and which outbox rows were claimed again after a try
+that never settled.
 
 Revision ID: 0003
 Revises: 0002
@@ -31,9 +32,17 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("next_sync_at", sa.DateTime(timezone=True), nullable=True)
         )
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(
+            sa.Column(
+                "interrupted", sa.Boolean(), nullable=False, server_default=sa.false()
+            )
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("interrupted")
     with op.batch_alter_table("source") as batch:
         for name in (
             "next_sync_at",
