@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -11,8 +12,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,14 +29,19 @@ pytestmark = pytest.mark.database
 DEADLINE = 30.0
 
 
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    """Poll ``condition`` until it holds, failing after the deadline."""
+def wait_for(
+    condition: Callable[[], bool],
+    what: str,
+    state: Callable[[], str] | None = None,
+) -> None:
+    """Poll ``condition`` until it holds, failing after the deadline with
+    what ``state`` says."""
     ends = time.monotonic() + DEADLINE
     while time.monotonic() < ends:
         if condition():
             return
         time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
+    pytest.fail(f"timed out waiting for {what}" + (f": {state()}" if state else ""))
 
 
 @pytest.fixture
@@ -97,7 +106,7 @@ def start_daemon(config: Path) -> subprocess.Popen[str]:
 
 
 def test_daemon_alerts_on_a_pushed_change_and_stops_cleanly(
-    setup: tuple[Path, Path], slack: SlackApiServer
+    setup: tuple[Path, Path], slack: SlackApiServer, backend: str
 ) -> None:
     repo, config = setup
     daemon = start_daemon(config)
@@ -120,12 +129,91 @@ def test_daemon_alerts_on_a_pushed_change_and_stops_cleanly(
             in metrics
         )
 
-        second = start_daemon(config)
-        _, err = second.communicate(timeout=DEADLINE)
-        assert second.returncode == 1
-        assert "another 'tracker run' is using" in err
+        # The source syncs every 2 s: its next run is at most that far off.
+        asked = datetime.now(UTC)
+        (source,) = tracker_json(config, "status")["sources"]
+        next_run = datetime.fromisoformat(source["next_sync_at"])
+        assert asked - timedelta(seconds=1) <= next_run <= asked + timedelta(seconds=3)
+
+        if backend == "sqlite":
+            second = start_daemon(config)
+            _, err = second.communicate(timeout=DEADLINE)
+            assert second.returncode == 1
+            assert "another 'tracker run' is using" in err
     finally:
         daemon.send_signal(signal.SIGTERM)
         _, err = daemon.communicate(timeout=DEADLINE)
     assert daemon.returncode == 0, err
     assert len(slack.posted()) == 2
+
+
+def with_new_changes(count: int) -> str:
+    """The sample page with ``count`` more upcoming changes: as many alerts."""
+    page = PAGE.read_text(encoding="utf-8")
+    rows = "".join(
+        f"| June {n + 1}, 2031 | **Change number {n}** Details of change {n}. |\n"
+        for n in range(count)
+    )
+    divider = "| ---- | ------ |\n"
+    assert divider in page
+    return page.replace(divider, divider + rows, 1)
+
+
+def test_kill_9_during_a_burst_then_restart_delivers_every_message_once(
+    setup: tuple[Path, Path], slack: SlackApiServer
+) -> None:
+    repo, config = setup
+    daemon = start_daemon(config)
+    try:
+        wait_for(lambda: len(slack.posted()) == 1, "the first sync's summary")
+        # Every post now takes 0.3 s: the kill lands while one is in flight.
+        slack.fail_next(delay=0.3, times=100)
+        commit_page(repo, with_new_changes(20), "Twenty new changes")
+        wait_for(lambda: len(slack.posted()) >= 8, "the burst to be under way")
+    finally:
+        daemon.kill()
+        _, err = daemon.communicate(timeout=DEADLINE)
+    assert daemon.returncode == -signal.SIGKILL, err
+    restarted = start_daemon(config)
+    try:
+        # The summary of the first sync and an alert per new change, each
+        # recorded as sent: the killed process's claim was not left to expire.
+        wait_for(
+            lambda: outbox_states(config) == {"sent": 21},
+            "every message sent",
+            lambda: f"outbox {outbox_states(config)}, posted {len(slack.posted())}",
+        )
+        time.sleep(3)  # a duplicate, if any, would come now
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        _, err = restarted.communicate(timeout=DEADLINE)
+
+    keys = posted_keys(slack)
+    assert restarted.returncode == 0, err
+    assert sorted(set(keys)) == sorted(keys), "a message was posted twice"
+    assert sum(key.startswith("alert:") for key in keys) == 20
+
+
+def tracker_json(config: Path, command: str) -> Any:
+    """What a tracker command prints with --json, read as another process would."""
+    listing = subprocess.run(
+        [sys.executable, "-m", "tracker", "--config", str(config), command, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(listing.stdout)
+
+
+def outbox_states(config: Path) -> dict[str, int]:
+    """How many outbox rows are in each state, as 'tracker outbox' says."""
+    return dict(Counter(row["status"] for row in tracker_json(config, "outbox")))
+
+
+def posted_keys(slack: SlackApiServer) -> list[str]:
+    """The outbox keys of the posts Slack accepted, one per post."""
+    return [
+        post["metadata"]["event_payload"]["key"]
+        for post in slack.posted()
+        if "metadata" in post
+    ]

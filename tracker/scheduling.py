@@ -16,16 +16,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from filelock import FileLock, Timeout
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from tracker import outbox
-from tracker.config import Config, SourceSettings, parse_duration
+from tracker.config import Config, DigestSettings, SourceSettings, parse_duration
 from tracker.dispatch import dispatch
 from tracker.errors import StoreError, TrackerError
 from tracker.health import Metrics, database_check
-from tracker.planning import digest_period_start
+from tracker.store import records
 from tracker.store.db import session_scope
 from tracker.sync import sync_source
 
@@ -64,30 +67,50 @@ class TrackerDaemon:
         """Schedule every job and start the scheduler's thread."""
         now = datetime.now(UTC)
         for settings in self.config.sources:
-            interval = parse_duration(settings.interval)
             self.scheduler.add_job(
                 self.sync,
-                IntervalTrigger(
-                    seconds=interval.total_seconds(),
-                    jitter=parse_duration(settings.jitter).total_seconds() or None,
-                    timezone=UTC,
-                ),
+                self.sync_trigger(settings),
                 args=[settings],
                 id=f"sync:{settings.name}",
                 name=f"sync {settings.name}",
                 next_run_time=now,
             )
             log.info(
-                "job scheduled source=%s interval=%s", settings.name, settings.interval
+                "job scheduled source=%s schedule=%s",
+                settings.name,
+                settings.cron or f"every {settings.interval}",
             )
         self.scheduler.add_job(
             self.send, id=DISPATCH_JOB, name="dispatch", next_run_time=now
         )
+        for channel in self.config.channels:
+            if channel.digest is not None:
+                self.scheduler.add_job(
+                    self.wake,
+                    digest_trigger(channel.digest, channel.timezone),
+                    id=f"digest:{channel.name}",
+                    name=f"digest {channel.name}",
+                )
         self.scheduler.start()
         log.info(
             "daemon started sources=%d channels=%d",
             len(self.config.sources),
             len(self.config.channels),
+        )
+
+    def sync_trigger(self, settings: SourceSettings) -> BaseTrigger:
+        """A source's schedule: its cron expression in its zone, or its interval."""
+        jitter = parse_duration(settings.jitter).total_seconds() or None
+        if settings.cron is not None:
+            trigger = CronTrigger.from_crontab(
+                settings.cron, timezone=self.config.source_zone(settings)
+            )
+            trigger.jitter = jitter
+            return trigger
+        return IntervalTrigger(
+            seconds=parse_duration(settings.interval).total_seconds(),
+            jitter=jitter,
+            timezone=UTC,
         )
 
     def stop(self) -> None:
@@ -102,15 +125,35 @@ class TrackerDaemon:
             return
         started = time.monotonic()
         try:
-            result = sync_source(self.engine, self.config, settings)
+            result = sync_source(self.engine, self.config, settings, wait=False)
         except TrackerError as error:
             self.record_sync(settings, ok=False, started=started)
             self.back_off(settings, error)
+            self.note_next_run(settings)
             return
-        self.record_sync(settings, ok=True, started=started)
+        if not result.busy:
+            self.record_sync(settings, ok=True, started=started)
         self.failures.pop(settings.name, None)
+        self.note_next_run(settings)
         if result.queued:
             self.wake()
+
+    def note_next_run(self, settings: SourceSettings) -> None:
+        """Store when the source syncs next, for 'tracker status'."""
+        job = self.scheduler.get_job(f"sync:{settings.name}")
+        if job is None:
+            return
+        try:
+            with session_scope(self.engine) as session:
+                source = records.find_source(session, settings.name)
+                if source is not None:
+                    source.next_sync_at = job.next_run_time
+        except SQLAlchemyError as error:
+            log.warning(
+                "cannot store the next sync time source=%s error=%s",
+                settings.name,
+                error,
+            )
 
     def record_sync(
         self, settings: SourceSettings, *, ok: bool, started: float
@@ -165,16 +208,15 @@ class TrackerDaemon:
             self.reschedule_send(self.next_wake(now))
 
     def next_wake(self, now: datetime) -> datetime:
-        """The next due message, the next digest period, or an hour from now."""
+        """The next due message, or an hour from now.
+
+        Digest periods wake the job through their own cron jobs.
+        """
         candidates = [now + MAX_SLEEP]
         with session_scope(self.engine) as session:
             due = outbox.next_due(session)
         if due is not None:
             candidates.append(due)
-        for channel in self.config.channels:
-            start = digest_period_start(channel, now + MAX_SLEEP)
-            if start is not None and start > now:
-                candidates.append(start)
         return max(min(candidates), now + timedelta(seconds=1))
 
     def reschedule_send(self, at: datetime) -> None:
@@ -192,6 +234,16 @@ class TrackerDaemon:
     def wake(self) -> None:
         """Run the dispatch job now: a sync queued alerts."""
         self.reschedule_send(datetime.now(UTC))
+
+
+def digest_trigger(digest: DigestSettings, zone: str) -> CronTrigger:
+    """When a channel's digest period starts, in the channel's zone."""
+    hour, minute = (int(part) for part in digest.time.split(":"))
+    if digest.schedule == "weekly":
+        return CronTrigger(
+            day_of_week=digest.weekday[:3], hour=hour, minute=minute, timezone=zone
+        )
+    return CronTrigger(hour=hour, minute=minute, timezone=zone)
 
 
 def instance_lock(config: Config) -> FileLock | None:
