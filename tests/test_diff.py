@@ -207,3 +207,156 @@ def test_a_range_whose_last_day_moved_is_a_reschedule() -> None:
     kinds = [c.kind for c in compare([Known(1, old)], [new]).changes]
 
     assert kinds == [EventKind.RESCHEDULED]
+
+
+SCHEDULE = """# Release schedule
+
+| Release | Active support until | End of life |
+|---|---|---|
+| v3 | 2031-01-31 | 2031-06-30 |
+| v4 LTS | 2032-01-31 | 2032-06-30 |
+| v5 | 2033-01-31 | 2033-06-30 |
+"""
+
+
+def events(before: str, after: str, rules: PageRules) -> list[tuple[str, str]]:
+    """The events between two revisions, as (kind, title), in a stable order."""
+    changes = compare(known(parse(before, rules)), parse(after, rules)).changes
+    return sorted((c.kind.value, (c.new or c.old).title) for c in changes)  # type: ignore[union-attr]
+
+
+def test_resorted_schedule_gives_no_event(rules: PageRules) -> None:
+    lines = SCHEDULE.splitlines()
+    resorted = "\n".join([*lines[:4], lines[6], lines[4], lines[5]]) + "\n"
+
+    assert events(SCHEDULE, resorted, rules) == []
+
+
+def test_realigned_schedule_gives_no_event(rules: PageRules) -> None:
+    realigned = """# Release schedule
+
+| Release |  Active support until |   End of life |
+|:--------|---------------------:|:-------------:|
+| v3      |            2031-01-31 |  2031-06-30   |
+| v4 LTS  |            2032-01-31 |  2032-06-30   |
+| v5      |            2033-01-31 |  2033-06-30   |
+"""
+
+    assert events(SCHEDULE, realigned, rules) == []
+
+
+def test_inserted_release_is_one_addition_per_cell_not_a_cascade(
+    rules: PageRules,
+) -> None:
+    inserted = SCHEDULE.replace(
+        "| v4 LTS |", "| v3.5 | 2031-09-30 | 2032-03-31 |\n| v4 LTS |"
+    )
+
+    assert events(SCHEDULE, inserted, rules) == [
+        ("added", "v3.5: Active support until"),
+        ("added", "v3.5: End of life"),
+    ]
+
+
+def test_added_and_dropped_columns_touch_only_their_cells(rules: PageRules) -> None:
+    lines = SCHEDULE.splitlines()
+    with_column = "\n".join(
+        [
+            *lines[:2],
+            "| Release | Codename | Active support until | Security fixes until | End of life |",
+            "|---|---|---|---|---|",
+            "| v3 | Ash | 2031-01-31 | 2031-03-31 | 2031-06-30 |",
+            "| v4 LTS | Birch | 2032-01-31 | 2032-03-31 | 2032-06-30 |",
+            "| v5 | Cedar | 2033-01-31 | 2033-03-31 | 2033-06-30 |",
+        ]
+    )
+    without_column = SCHEDULE.replace(" Active support until |", "").replace(
+        "|---|---|---|", "|---|---|"
+    )
+    for release, support in (("v3", "2031-01-31"), ("v4 LTS", "2032-01-31")):
+        without_column = without_column.replace(
+            f"| {release} | {support} |", f"| {release} |"
+        )
+    without_column = without_column.replace("| v5 | 2033-01-31 |", "| v5 |")
+
+    assert events(SCHEDULE, with_column, rules) == [
+        ("added", "v3: Security fixes until"),
+        ("added", "v4 LTS: Security fixes until"),
+        ("added", "v5: Security fixes until"),
+    ]
+    assert events(SCHEDULE, without_column, rules) == [
+        ("removed", "v3: Active support until"),
+        ("removed", "v4 LTS: Active support until"),
+        ("removed", "v5: Active support until"),
+    ]
+
+
+def test_slightly_renamed_row_is_an_edit_of_each_cell(rules: PageRules) -> None:
+    renamed = SCHEDULE.replace("| v4 LTS |", "| v4 LTS (Iron) |").replace(
+        "2032-06-30", "2032-09-30"
+    )
+
+    assert events(SCHEDULE, renamed, rules) == [
+        ("edited", "v4 LTS (Iron): Active support until"),
+        ("edited", "v4 LTS (Iron): End of life"),
+        ("rescheduled", "v4 LTS (Iron): End of life"),
+    ]
+
+
+def test_renamed_row_never_takes_the_cells_of_another_release(
+    rules: PageRules,
+) -> None:
+    # v4 LTS leaves and v6 arrives in the same edit: similar names, other numbers.
+    swapped = SCHEDULE.replace(
+        "| v4 LTS | 2032-01-31 | 2032-06-30 |", "| v6 LTS | 2034-01-31 | 2034-06-30 |"
+    )
+
+    assert events(SCHEDULE, swapped, rules) == [
+        ("added", "v6 LTS: Active support until"),
+        ("added", "v6 LTS: End of life"),
+        ("removed", "v4 LTS: Active support until"),
+        ("removed", "v4 LTS: End of life"),
+    ]
+
+
+TWO_TABLES = """# SDK support
+
+## Python SDK
+
+| Version | Released | End of support |
+|---|---|---|
+| 3.0 | 2031-01-06 | 2032-01-06 |
+
+## Node SDK
+
+| Version | Released | End of support |
+|---|---|---|
+| 3.0 | 2031-02-03 | 2032-02-03 |
+"""
+
+
+def test_same_row_key_in_two_tables_keeps_each_table_apart(rules: PageRules) -> None:
+    # The two tables swap places and the Node end of support moves.
+    python, node = TWO_TABLES.split("## Node SDK")
+    swapped = (
+        "# SDK support\n\n## Node SDK"
+        + node.replace("2032-02-03", "2032-05-05").rstrip("\n")
+        + "\n\n"
+        + python.removeprefix("# SDK support\n\n")
+    )
+
+    before = parse(TWO_TABLES, rules)
+    changes = compare(known(before), parse(swapped, rules)).changes
+
+    assert [(c.kind, c.old.row_key, c.new.date) for c in changes] == [  # type: ignore[union-attr]
+        (EventKind.RESCHEDULED, "node sdk / 3 0", date(2032, 5, 5))
+    ]
+
+
+def test_rescheduled_sentence_is_not_also_an_edit(rules: PageRules) -> None:
+    before = "# Roadmap\n\n- Streaming exports arrive in Q3 2031\n"
+    after = "# Roadmap\n\n- Streaming exports arrive in Q4 2031\n"
+
+    assert events(before, after, rules) == [
+        ("rescheduled", "Streaming exports arrive in Q4 2031")
+    ]

@@ -35,7 +35,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from tracker.errors import ConfigError
-from tracker.parsing import DEFAULT_COMPLETED_HEADINGS, DEFAULT_UPCOMING_HEADINGS
+from tracker.parsing import (
+    DEFAULT_COMPLETED_HEADINGS,
+    DEFAULT_UPCOMING_HEADINGS,
+    PageHints,
+)
 
 CONFIG_ENV = "TRACKER_CONFIG"
 DEFAULT_CONFIG_NAME = "tracker.toml"
@@ -116,6 +120,38 @@ GITHUB_REPO = re.compile(
 )
 
 
+def check_pattern(pattern: str) -> str:
+    """Return ``pattern`` if it is a valid regular expression."""
+    return check_patterns([pattern])[0]
+
+
+Pattern = Annotated[str, AfterValidator(check_pattern)]
+
+
+class SourceHints(Settings):
+    """The ``[sources.hints]`` table: what page detection cannot guess.
+
+    Patterns are case-insensitive regular expressions; see
+    ``tracker.parsing.PageHints`` for what each selects.
+    """
+
+    sections: Patterns = Field(default_factory=list)
+    tables: Patterns = Field(default_factory=list)
+    key_column: Pattern | None = None
+    date_columns: Patterns = Field(default_factory=list)
+    shapes: list[Literal["tables", "headings", "items"]] = Field(default_factory=list)
+
+    def page_hints(self) -> PageHints:
+        """The hints as the page parser takes them."""
+        return PageHints.build(
+            sections=self.sections,
+            tables=self.tables,
+            key_column=self.key_column,
+            date_columns=self.date_columns,
+            shapes=self.shapes,
+        )
+
+
 class SourceSettings(Settings):
     """One ``[[sources]]`` entry: a page to track."""
 
@@ -126,7 +162,7 @@ class SourceSettings(Settings):
     path: str = ""
     url: str | None = None
     timezone: Zone | None = None
-    format: Literal["auto", "markdown", "html"] = "auto"
+    format: Literal["auto", "markdown", "html", "rst"] = "auto"
     page_url: str | None = None
     interval: Duration = "15m"
     cron: str | None = None
@@ -135,6 +171,7 @@ class SourceSettings(Settings):
     full_fetch_every: Duration = "6h"
     upcoming_headings: Patterns = Field(default=list(DEFAULT_UPCOMING_HEADINGS))
     completed_headings: Patterns = Field(default=list(DEFAULT_COMPLETED_HEADINGS))
+    hints: SourceHints = Field(default_factory=SourceHints)
     max_removed_fraction: float = Field(
         default=0.5, gt=0.0, le=1.0, allow_inf_nan=False
     )

@@ -3,11 +3,18 @@
 Pure: no I/O. Entries are matched by identity (their key, then a fuzzy
 match of titles for re-worded ones), so reordering rows, re-flowing a table
 or switching between pipe and HTML tables produce no event.
+
+The cells of a table with several date columns are matched by row key and
+column: exactly first, then a renamed row only to the row with the same
+numbers in the same column ("Node 20" to "Node.js 20", never "v4" to
+"v5"), so a release inserted into a schedule or a column added, dropped or
+moved gives events only for the cells that really changed.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +31,9 @@ LOOSE_TITLE_MATCH = 60.0
 DETAILS_MATCH = 90.0
 
 FINE = frozenset({Precision.MINUTE, Precision.DAY})
+NUMBER = re.compile(r"\d+")
+# Between the heading and the key cell in a row key; see ParsedEntry.
+ROW_KEY_SEPARATOR = " / "
 
 
 class EventKind(enum.StrEnum):
@@ -146,6 +156,10 @@ def same_key_score(old: ParsedEntry, new: ParsedEntry) -> float:
 
 def similarity(old: ParsedEntry, new: ParsedEntry) -> float | None:
     """How alike two entries are, or None when they are different changes."""
+    if (old.row_key is None) != (new.row_key is None):
+        return None
+    if old.row_key is not None:
+        return cell_similarity(old, new)
     title_score = fuzz.token_sort_ratio(old.key, new.key)
     if title_score >= TITLE_MATCH:
         return title_score
@@ -158,6 +172,35 @@ def similarity(old: ParsedEntry, new: ParsedEntry) -> float | None:
     return None
 
 
+def cell_similarity(old: ParsedEntry, new: ParsedEntry) -> float | None:
+    """How alike two cells of several-date tables are, or None.
+
+    The columns must be nearly the same and the row names must write the
+    same numbers and share their words; the heading above the table only
+    breaks ties, so a renamed heading keeps its rows.
+    """
+    old_heading, old_row, old_column = split_cell_key(old)
+    new_heading, new_row, new_column = split_cell_key(new)
+    if fuzz.token_sort_ratio(old_column, new_column) < TITLE_MATCH:
+        return None
+    if NUMBER.findall(old_row) != NUMBER.findall(new_row):
+        return None
+    row_score = fuzz.token_set_ratio(old_row, new_row)
+    if row_score < TITLE_MATCH and not (
+        row_score >= LOOSE_TITLE_MATCH and old.date == new.date
+    ):
+        return None
+    return row_score + fuzz.ratio(old_heading, new_heading) / 100.0
+
+
+def split_cell_key(entry: ParsedEntry) -> tuple[str, str, str]:
+    """The heading, row and column parts of a table cell's key."""
+    row_key = entry.row_key or ""
+    heading, _, row = row_key.rpartition(ROW_KEY_SEPARATOR)
+    column = entry.key.removeprefix(row_key).strip()
+    return heading, row, column
+
+
 def describe_match(known: Known, new: ParsedEntry) -> list[Change]:
     """The events between an entry's stored and new forms (maybe none)."""
     old = known.entry
@@ -166,9 +209,21 @@ def describe_match(known: Known, new: ParsedEntry) -> list[Change]:
         kinds.append(EventKind.MOVED)
     if is_rescheduled(old, new):
         kinds.append(EventKind.RESCHEDULED)
-    if words(old.title) != words(new.title) or words(old.details) != words(new.details):
+    if title_words(old) != title_words(new) or words(old.details) != words(new.details):
         kinds.append(EventKind.EDITED)
     return [Change(kind, known.ref, old, new) for kind in kinds]
+
+
+def title_words(entry: ParsedEntry) -> tuple[str, ...]:
+    """The words of a title without the date it writes ("GA on May 6, 2031").
+
+    A sentence that gives its own date changes with each reschedule; that
+    is a reschedule, not an edit.
+    """
+    title = entry.title
+    if entry.date_text and entry.date_text in title:
+        title = title.replace(entry.date_text, " ")
+    return words(title)
 
 
 def is_rescheduled(old: ParsedEntry, new: ParsedEntry) -> bool:

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import random
 import string
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 
-from tracker.parsing.dates import describe_date, parse_date
+from tracker.parsing.dates import (
+    PageClock,
+    describe_date,
+    find_dates,
+    parse_date,
+    read_clock,
+)
 from tracker.parsing.model import ParsedDate, Precision
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -239,6 +245,26 @@ CASES = [
     unreadable(
         "Dec 29 - Jan 2, 1970", ": year 1969 looks wrong; dates before 1970 are refused"
     ),
+    # Notes in parentheses; a zone in them is kept.
+    case("2031-05-06 (Tuesday)", "2031-05-06", "2031-05-06T04:00Z", DAY),
+    case("June 2031 (tentative)", "2031-06-01", "2031-06-01T04:00Z", MONTH),
+    case("May 6, 2031 14:00 (UTC)", "2031-05-06", "2031-05-06T14:00Z", MINUTE),
+    case(
+        "2031-05-06 (Monday)",
+        "2031-05-06",
+        "2031-05-06T04:00Z",
+        DAY,
+        warning="Monday does not match 2031-05-06, a Tuesday",
+    ),
+    # One moment in two zones: 10:00 PT is 18:00 UTC in winter, 17:00 in summer.
+    case("Jan 6, 2031 10:00 PT / 18:00 UTC", "2031-01-06", "2031-01-06T18:00Z", MINUTE),
+    case(
+        "May 6, 2031 10:00 PT / 18:00 UTC",
+        "2031-05-06",
+        "2031-05-06T17:00Z",
+        MINUTE,
+        warning="disagree; used the first",
+    ),
     # Undated on purpose: no warning.
     undated("Soon"),
     undated("Coming soon"),
@@ -258,6 +284,8 @@ CASES = [
     # Not dates: flagged, never moved to another day.
     unreadable("foo"),
     unreadable("45-May-2031", ": day is out of range for month"),
+    unreadable("May 6, 20331", ": year 20331 is out of range"),
+    unreadable("20331-05-06", ": year 20331 is out of range"),
     unreadable("February 30, 2031", ": day is out of range for month"),
     unreadable("Feb 29", ": day is out of range for month"),
     unreadable("v20.10", ": it looks like a version number"),
@@ -527,3 +555,180 @@ def test_describe_date_refuses_inconsistent_arguments(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         describe_date(value, **fields, zone=NEW_YORK)  # type: ignore[arg-type]
+
+
+UTC_ZONE = ZoneInfo("UTC")
+LOS_ANGELES = ZoneInfo("America/Los_Angeles")
+
+
+@pytest.mark.parametrize(
+    ("sentence", "zone", "moment", "alternative"),
+    [
+        ("All times are 14:00 UTC.", UTC_ZONE, time(14, 0), None),
+        ("Times in PT.", LOS_ANGELES, None, None),
+        ("All dates are in Pacific Time (PT).", LOS_ANGELES, None, None),
+        ("All times are 2pm Europe/Berlin", BERLIN, time(14, 0), None),
+        ("Times are UTC+2", ZoneInfo("Etc/GMT-2"), None, None),
+        (
+            "Changes go live at 10:00 PT / 18:00 UTC.",
+            LOS_ANGELES,
+            time(10, 0),
+            (time(18, 0), UTC_ZONE),
+        ),
+    ],
+)
+def test_read_clock_reads_the_time_a_page_states_once(
+    sentence: str,
+    zone: ZoneInfo,
+    moment: time | None,
+    alternative: tuple[time, ZoneInfo] | None,
+) -> None:
+    clock = read_clock(sentence)
+
+    assert clock is not None
+    assert (clock.zone, clock.time_of_day, clock.alternative) == (
+        zone,
+        moment,
+        alternative,
+    )
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Our PT office answers questions.",
+        "We will retire v1 on 6 May 2031.",
+        "The schedule below lists every release.",
+    ],
+)
+def test_read_clock_ignores_other_sentences(sentence: str) -> None:
+    assert read_clock(sentence) is None
+
+
+def test_clock_gives_days_its_time_and_zone() -> None:
+    clock = PageClock("All times are 14:00 UTC", UTC_ZONE, time(14, 0))
+
+    day = parse_date("May 6, 2031", zone=NEW_YORK, reference=REFERENCE, clock=clock)
+    quarter = parse_date("Q3 2031", zone=NEW_YORK, reference=REFERENCE, clock=clock)
+    timed = parse_date(
+        "May 6, 2031 9:00am ET", zone=NEW_YORK, reference=REFERENCE, clock=clock
+    )
+
+    assert (day.due_at, day.precision) == (
+        datetime(2031, 5, 6, 14, 0, tzinfo=UTC),
+        MINUTE,
+    )
+    assert (quarter.due_at, quarter.precision) == (
+        datetime(2031, 7, 1, 0, 0, tzinfo=UTC),
+        QUARTER,
+    )
+    assert timed.due_at == datetime(2031, 5, 6, 13, 0, tzinfo=UTC)
+
+
+def test_clock_in_two_zones_warns_on_the_dates_they_disagree() -> None:
+    clock = read_clock("All times are 10:00 PT / 18:00 UTC")
+    assert clock is not None
+
+    winter = parse_date("Jan 6, 2031", zone=NEW_YORK, reference=REFERENCE, clock=clock)
+    summer = parse_date("May 6, 2031", zone=NEW_YORK, reference=REFERENCE, clock=clock)
+
+    assert (winter.due_at, winter.warnings) == (
+        datetime(2031, 1, 6, 18, 0, tzinfo=UTC),
+        (),
+    )
+    assert summer.due_at == datetime(2031, 5, 6, 17, 0, tzinfo=UTC)
+    assert summer.warnings == (
+        "on 2031-05-06 10:00 in America/Los_Angeles is 17:00 in UTC, not 18:00 "
+        "as the page says; used the first",
+    )
+
+
+@pytest.mark.parametrize(
+    ("sentence", "written", "day", "precision", "end"),
+    [
+        ("Streaming exports arrive in Q3 2031", "Q3 2031", "2031-07-01", QUARTER, None),
+        ("Beta in H1 2031.", "H1 2031", "2031-01-01", HALF, None),
+        ("We will retire v1 on 6 May 2031.", "6 May 2031", "2031-05-06", DAY, None),
+        (
+            "Removal: Sept 3, 2031, then cleanup",
+            "Sept 3, 2031",
+            "2031-09-03",
+            DAY,
+            None,
+        ),
+        (
+            "On Tuesday 6th May 2031 we switch",
+            "Tuesday 6th May 2031",
+            "2031-05-06",
+            DAY,
+            None,
+        ),
+        (
+            "Freeze in the Week of 12-May-2031",
+            "Week of 12-May-2031",
+            "2031-05-12",
+            DAY,
+            None,
+        ),
+        ("Ships 2031/05/06 to all", "2031/05/06", "2031-05-06", DAY, None),
+        (
+            "Drills May 6-9, 2031 in EU",
+            "May 6-9, 2031",
+            "2031-05-06",
+            DAY,
+            "2031-05-09",
+        ),
+        ("GA in May 2031", "May 2031", "2031-05-01", MONTH, None),
+        ("Audit export lands mid-2031", "mid-2031", "2031-01-01", YEAR, None),
+    ],
+)
+def test_find_dates_finds_a_date_inside_a_sentence(
+    sentence: str, written: str, day: str, precision: Precision, end: str | None
+) -> None:
+    found = find_dates(sentence, zone=NEW_YORK, reference=REFERENCE)
+
+    assert len(found) == 1
+    assert sentence[found[0].start : found[0].end] == written
+    assert found[0].parsed.text == written
+    assert found[0].parsed.date == date.fromisoformat(day)
+    assert found[0].parsed.precision is precision
+    assert found[0].parsed.end == (date.fromisoformat(end) if end else None)
+
+
+def test_find_dates_reads_a_time_after_at() -> None:
+    found = find_dates(
+        "Cutover on May 6, 2031 at 14:00 UTC.", zone=NEW_YORK, reference=REFERENCE
+    )
+
+    assert [item.parsed.due_at for item in found] == [
+        datetime(2031, 5, 6, 14, 0, tzinfo=UTC)
+    ]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "You may need to upgrade to v20.10 or 1.2.3 first.",
+        "Prompts may hold up to 2048 tokens.",
+        "It may 6 times retry.",
+    ],
+)
+def test_find_dates_ignores_versions_counts_and_the_verb_may(sentence: str) -> None:
+    assert find_dates(sentence, zone=NEW_YORK, reference=REFERENCE) == []
+
+
+@pytest.mark.parametrize(
+    ("sentence", "reason"),
+    [
+        ("Removal on 45-May-2031.", "day is out of range for month"),
+        ("Removal on May 6, 20331.", "year 20331 is out of range"),
+    ],
+)
+def test_find_dates_flags_an_impossible_date_instead_of_moving_it(
+    sentence: str, reason: str
+) -> None:
+    found = find_dates(sentence, zone=NEW_YORK, reference=REFERENCE)
+
+    assert len(found) == 1
+    assert found[0].parsed.date is None
+    assert reason in found[0].parsed.warnings[-1]

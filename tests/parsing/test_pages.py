@@ -53,6 +53,9 @@ def test_sample_page_gives_expected_entries(page: Path, rules: PageRules) -> Non
             assert entry.details_markdown == want["details_markdown"], entry.title
         if "line" in want:
             assert entry.line == want["line"], entry.title
+        for field in ("key", "row_key"):
+            if field in want:
+                assert getattr(entry, field) == want[field], entry.title
         if "warning" in want:
             assert any(str(want["warning"]) in warning for warning in entry.warnings)
         else:

@@ -6,14 +6,20 @@ import logging
 import re
 from pathlib import PurePosixPath
 
+from bs4 import BeautifulSoup
+
 from tracker.errors import ParseError
+from tracker.parsing.extract import extract_entries
+from tracker.parsing.feed import parse_feed
 from tracker.parsing.markdown import parse_markdown
 from tracker.parsing.model import ParsedPage
-from tracker.parsing.tables import (
+from tracker.parsing.rst import parse_rst
+from tracker.parsing.rules import (
     DEFAULT_COMPLETED_HEADINGS,
     DEFAULT_UPCOMING_HEADINGS,
+    SHAPES,
+    PageHints,
     PageRules,
-    extract_entries,
 )
 from tracker.parsing.text import make_soup
 
@@ -21,6 +27,8 @@ __all__ = [
     "DEFAULT_COMPLETED_HEADINGS",
     "DEFAULT_UPCOMING_HEADINGS",
     "FORMATS",
+    "SHAPES",
+    "PageHints",
     "PageRules",
     "detect_format",
     "parse_page",
@@ -28,7 +36,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("markdown", "html")
+FORMATS = ("markdown", "html", "rst", "feed")
 EXTENSIONS = {
     ".md": "markdown",
     ".markdown": "markdown",
@@ -36,6 +44,8 @@ EXTENSIONS = {
     ".mdown": "markdown",
     ".html": "html",
     ".htm": "html",
+    ".rst": "rst",
+    ".rest": "rst",
 }
 # Real change pages are tens of kilobytes; this keeps a wrong path (a data
 # dump, a generated file) from costing minutes and gigabytes.
@@ -50,12 +60,23 @@ def detect_format(path: str, override: str = "auto") -> str:
     return EXTENSIONS.get(PurePosixPath(path).suffix.lower(), "markdown")
 
 
+def render(text: str, page_format: str) -> BeautifulSoup:
+    """Render a markdown, reStructuredText or HTML page to an HTML tree."""
+    if page_format == "markdown":
+        return parse_markdown(text)
+    if page_format == "rst":
+        return parse_rst(text)
+    return make_soup(text)
+
+
 def parse_page(text: str, *, page_format: str, rules: PageRules) -> ParsedPage:
     """Return the entries of one page.
 
     Raises ParseError (with the page line where known) for a page that is
     not text, that holds unresolved merge conflict markers, or that has no
-    table of dated changes.
+    dated changes in any shape it can read (tables, dated headings, dated
+    items): a page misread must never look like one whose changes were all
+    removed.
     """
     if "\x00" in text:
         raise ParseError(
@@ -77,8 +98,9 @@ def parse_page(text: str, *, page_format: str, rules: PageRules) -> ParsedPage:
         )
 
     try:
-        soup = parse_markdown(text) if page_format == "markdown" else make_soup(text)
-        return extract_entries(soup, rules)
+        if page_format == "feed":
+            return parse_feed(text, rules)
+        return extract_entries(render(text, page_format), rules)
     except ParseError:
         raise
     except RecursionError:

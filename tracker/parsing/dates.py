@@ -41,7 +41,14 @@ from rapidfuzz import fuzz, process
 
 from tracker.parsing.model import ParsedDate, Precision
 
-__all__ = ["describe_date", "parse_date"]
+__all__ = [
+    "FoundDate",
+    "PageClock",
+    "describe_date",
+    "find_dates",
+    "parse_date",
+    "read_clock",
+]
 
 _MONTH_NAMES = (
     "January",
@@ -238,6 +245,9 @@ _ZONE = re.compile(
     r"|\b(?P<name>" + "|".join(name for name in _ZONE_KEYS if name != "Z") + r")\b",
     re.IGNORECASE,
 )
+# A remark in parentheses without digits: "(tentative)", "(UTC)", or what is
+# left of "(Tuesday)" once the weekday is taken out.
+_NOTE = re.compile(r"\((?P<inner>[^()\d]*)\)")
 _FOUR_DIGITS = re.compile(r"(?<!\d)\d{4}(?!\d)")
 _NUMERIC_DATE = re.compile(r"(?<!\d)(\d{1,2})[/.-](\d{1,2})[/.-]\d{4}(?!\d)")
 
@@ -288,11 +298,18 @@ class _Reading:
 
 
 def parse_date(
-    text: str, *, zone: ZoneInfo, reference: datetime | None = None
+    text: str,
+    *,
+    zone: ZoneInfo,
+    reference: datetime | None = None,
+    clock: PageClock | None = None,
 ) -> ParsedDate:
     """Read the date written in one table cell.
 
     ``zone`` is the source's zone, used when the text names none.
+    ``clock`` is what the page says once for all its dates ("All times are
+    14:00 UTC"): its zone replaces ``zone``, and its time of day makes a day
+    written without a time a moment (precision MINUTE).
     ``reference`` (an aware datetime, now by default) gives the year of
     year-less dates and anchors the check for far-future typos. Never raises
     on bad text: it comes back undated with a warning that quotes it.
@@ -308,10 +325,14 @@ def parse_date(
         return ParsedDate(stripped, None, None, Precision.UNKNOWN)
 
     reference = reference or datetime.now(UTC)
+    if clock is not None and clock.zone is not None:
+        zone = clock.zone
     context = _Context(zone, reference.astimezone(zone).year)
     clean = _clean(stripped)
     try:
         reading = _read(clean.text, context)
+        if clock is not None and clock.time_of_day is not None:
+            reading = _apply_clock(reading, clock, context)
         due_at = _convert(reading.due_at, UTC)
     # The page is untrusted, so beyond the readers' own refusals, any
     # ValueError or ArithmeticError (OverflowError, decimal.InvalidOperation)
@@ -433,10 +454,17 @@ def _clean(text: str) -> _CleanText:
         _WEEKDAY_NUMBERS[match.group()[:3].lower()] for match in _WEEKDAY.finditer(text)
     )
     text = _WEEKDAY.sub(" ", text)
+    text = _NOTE.sub(_drop_note, text)
 
     text, warnings = _correct_months(text)
     text = _QUALIFIER.sub("", _SPACES.sub(" ", text).strip())
     return _CleanText(text, weekdays, warnings)
+
+
+def _drop_note(match: re.Match[str]) -> str:
+    """Drop a note in parentheses ("(tentative)"), keeping a zone ("(UTC)")."""
+    inner = match["inner"].strip()
+    return f" {inner} " if _ZONE.fullmatch(inner) else " "
 
 
 def _correct_months(text: str) -> tuple[str, tuple[str, ...]]:
@@ -823,3 +851,209 @@ _SHAPE_READERS: tuple[Callable[[str, _Context], _Reading | None], ...] = (
     _read_alternative_times,
     _read_range,
 )
+
+
+@dataclass(frozen=True)
+class PageClock:
+    """The time of day and zone a page states once for all its dates.
+
+    Read from prose such as "All times are 14:00 UTC" or "times in PT".
+    ``zone`` and ``time_of_day`` are None where the statement gives none.
+    ``alternative`` is the same moment written in a second zone ("10:00 PT /
+    18:00 UTC"); each date read with the clock is checked against it, since
+    whether the two agree depends on the date's daylight saving time.
+    """
+
+    text: str
+    zone: ZoneInfo | None
+    time_of_day: time | None
+    alternative: tuple[time, ZoneInfo] | None = None
+
+
+@dataclass(frozen=True)
+class FoundDate:
+    """A date found inside a sentence: where it is written, and what it means."""
+
+    start: int
+    end: int
+    parsed: ParsedDate
+
+
+# Only sentences about times or dates set a clock; a zone named elsewhere
+# ("our PT office") does not.
+_CLOCK_SUBJECT = re.compile(r"\b(?:all\s+)?(?:times?|dates?|hours?)\b", re.IGNORECASE)
+_SPELT_ZONES = {
+    "pacific": "PT",
+    "eastern": "ET",
+    "central": "CT",
+    "mountain": "MT",
+    "coordinated universal": "UTC",
+    "greenwich mean": "GMT",
+}
+_ZONE_NAME = (
+    r"(?:(?P<spelt>" + "|".join(_SPELT_ZONES) + r")\s+time\b(?:\s*\(\w+\))?"
+    r"|(?P<written>" + _ZONE.pattern + r"))"
+)
+_CLOCK_ZONE = re.compile(_ZONE_NAME, re.IGNORECASE)
+_CLOCK_TIME = re.compile(
+    r"(?<![\d:])(?P<hour>\d{1,2})(?::(?P<minute>\d{2}))?\s*(?P<meridiem>[ap]m\b)?"
+    r"\s*" + _ZONE_NAME,
+    re.IGNORECASE,
+)
+# Sentences longer than this explain something else; a clock is said briefly.
+_CLOCK_LIMIT = 200
+
+
+def read_clock(sentence: str) -> PageClock | None:
+    """Read a statement of the page's time and zone, or return None.
+
+    Recognises "All times are 14:00 UTC", "Times in PT", "All dates are in
+    Pacific Time" and "Changes go live at 10:00 PT / 18:00 UTC". A time
+    needs minutes or am/pm, so "Q3 2031 PT" sets only a zone.
+    """
+    text = _MERIDIEM.sub(r"\1m", _SPACES.sub(" ", sentence).strip())
+    if len(text) > _CLOCK_LIMIT:
+        return None
+    moments = [
+        (moment, zone)
+        for match in _CLOCK_TIME.finditer(text)
+        if (moment := _clock_time(match)) is not None
+        and (zone := _clock_zone(match)) is not None
+    ]
+    # One moment in two zones says what it is; anything else must be about
+    # times or dates to count.
+    if len(moments) < 2 and not _CLOCK_SUBJECT.search(text):
+        return None
+    if moments:
+        (first, zone), *others = moments
+        alternative = others[0] if others else None
+        return PageClock(text, zone, first, alternative)
+    for match in _CLOCK_ZONE.finditer(text):
+        zone = _clock_zone(match)
+        if zone is not None:
+            return PageClock(text, zone, None)
+    return None
+
+
+def _clock_time(match: re.Match[str]) -> time | None:
+    """The time of day a match of ``_CLOCK_TIME`` writes, or None."""
+    hour, minute = int(match["hour"]), int(match["minute"] or 0)
+    meridiem = (match["meridiem"] or "").lower()
+    if not match["minute"] and not meridiem:
+        return None
+    if meridiem:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if meridiem == "pm" else 0)
+    if hour > 23 or minute > 59:
+        return None
+    return time(hour, minute)
+
+
+def _clock_zone(match: re.Match[str]) -> ZoneInfo | None:
+    """The zone a clock statement names, as an IANA zone, or None."""
+    if match["spelt"]:
+        return ZoneInfo(_ZONE_KEYS[_SPELT_ZONES[match["spelt"].lower()]])
+    if match["iana"]:
+        return _load_zone(match["iana"])
+    if match["sign"]:
+        # IANA writes whole-hour offsets with the sign reversed: Etc/GMT-2 is UTC+2.
+        if match["minutes"] and int(match["minutes"]):
+            return None
+        sign = "-" if match["sign"] == "+" else "+"
+        return _load_zone(f"Etc/GMT{sign}{int(match['hours'])}")
+    return ZoneInfo(_ZONE_KEYS[match["name"].upper()])
+
+
+def _apply_clock(reading: _Reading, clock: PageClock, context: _Context) -> _Reading:
+    """Give a day read without a time the page's time of day.
+
+    When the page writes the moment in two zones, a warning says on which
+    dates the two disagree; the first is used.
+    """
+    if reading.precision is not Precision.DAY or clock.time_of_day is None:
+        return reading
+    zone = clock.zone or context.zone
+    due_at = datetime.combine(reading.start, clock.time_of_day, tzinfo=zone)
+    warnings = reading.warnings
+    if clock.alternative is not None:
+        other_time, other_zone = clock.alternative
+        local = _convert(due_at, other_zone)
+        if (local.hour, local.minute) != (other_time.hour, other_time.minute):
+            warnings = (
+                *warnings,
+                f"on {reading.start.isoformat()} {clock.time_of_day:%H:%M} in {zone} is "
+                f"{local:%H:%M} in {other_zone}, not {other_time:%H:%M} as the page "
+                "says; used the first",
+            )
+    return replace(
+        reading, precision=Precision.MINUTE, due_at=due_at, warnings=warnings
+    )
+
+
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?"
+    r"|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_DAY = r"\d{1,2}(?:st|nd|rd|th)?"
+# Five digits too, so that a typo such as "20331" is found and flagged.
+_YEAR = r"\d{4,5}"
+_WEEKDAY_WORD = (
+    r"(?:(?:mon|tues?|wed(?:nes)?|thu(?:rs)?|fri|sat(?:ur)?|sun)(?:day)?,?\s+)?"
+)
+_QUALIFIER_WORD = r"(?:(?:early|mid|late|end\s+of|week\s+of)[\s-]+)?"
+_ZONE_WORD = r"(?:" + "|".join(name for name in _ZONE_KEYS if name != "Z") + r")"
+_TIME_WORDS = (
+    r"(?:,?\s+(?:at\s+)?\d{1,2}(?::\d{2})?\s*(?:[ap]\.?m\.?)?"
+    r"(?:\s+" + _ZONE_WORD + r")?"
+    r"(?=[\s.,;)]|$))?"
+)
+# Date shapes written inside sentences. A month name counts only beside a day
+# or a year, so the verb "may" is no date; a year alone ("2048 tokens") and
+# dotted numbers ("v20.10", "1.2.3") are never matched.
+_AT = re.compile(r"\s+at\s+", re.IGNORECASE)
+_DATE_IN_TEXT = re.compile(
+    r"(?<![\w./-])(?:"
+    + r"|".join(
+        (
+            r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?"
+            r"(?:Z|[+-]\d{2}:?\d{2}|\s+" + _ZONE_WORD + r"(?![\w/-]))?)?",
+            r"\d{4}/\d{1,2}/\d{1,2}",
+            rf"{_QUALIFIER_WORD}\d{{1,2}}-{_MONTH}-{_YEAR}",
+            rf"{_QUALIFIER_WORD}{_WEEKDAY_WORD}{_DAY}(?:\s*[-\u2013]\s*{_DAY})?\s+"
+            rf"{_MONTH},?\s+{_YEAR}{_TIME_WORDS}",
+            rf"{_QUALIFIER_WORD}{_WEEKDAY_WORD}{_MONTH}\s+{_DAY}"
+            rf"(?:\s*[-\u2013]\s*{_DAY})?,?\s+{_YEAR}{_TIME_WORDS}",
+            rf"{_QUALIFIER_WORD}{_MONTH},?\s+{_YEAR}",
+            rf"\d{{1,2}}/\d{{1,2}}/{_YEAR}",
+            rf"q[1-4]\s*{_YEAR}|h[12]\s*{_YEAR}",
+            rf"{_YEAR}\s*(?:q[1-4]|h[12])",
+            rf"(?:early|mid|late)[\s-]+{_YEAR}",
+        )
+    )
+    + r")(?![\w/-])",
+    re.IGNORECASE,
+)
+
+
+def find_dates(
+    text: str,
+    *,
+    zone: ZoneInfo,
+    reference: datetime | None = None,
+    clock: PageClock | None = None,
+) -> list[FoundDate]:
+    """Find the dates written inside a sentence, in order.
+
+    Each is read as ``parse_date`` reads a cell, so an impossible one
+    ("45-May-2031") is found, left undated and carries a warning.
+    """
+    found: list[FoundDate] = []
+    for match in _DATE_IN_TEXT.finditer(text):
+        written = match.group().rstrip(".,")
+        parsed = parse_date(
+            _AT.sub(" ", written), zone=zone, reference=reference, clock=clock
+        )
+        end = match.start() + len(written)
+        found.append(FoundDate(match.start(), end, replace(parsed, text=written)))
+    return found

@@ -1,13 +1,21 @@
-"""Markdown pages (GFM tables, raw HTML, MDX front matter and admonitions).
+"""Markdown pages: GFM tables, raw HTML, and the MyST and MDX flavours.
 
 The page is rendered to HTML with markdown-it-py and handed to the HTML
 extractor, so pipe tables and raw ``<table>`` blocks are read by one code
 path. Each rendered block carries ``data-line`` (1-based line in the page)
 so that errors and entries can point at the page's own lines.
+
+MDX import and export statements, MyST comments ("% note") and targets
+("(label)=") are blanked before rendering, line for line, so they never
+become text; MyST roles ("{ref}`guide`") keep only their text. MyST
+directives (a fence such as ```{note}) render as code blocks, which are
+never read as entries; JSX components are HTML to the renderer, whose
+attributes are never text.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,10 +60,43 @@ def render_html_block(
 
 
 RENDERER = build_renderer()
+# An MDX statement starts a line with "import" or "export" and runs to the
+# next blank line (https://mdxjs.com/docs/what-is-mdx/#esm).
+MDX_STATEMENT = re.compile(
+    r"^(?:import\s+(?:[\w*{][^\n]*\bfrom\s*)?['\"]|export\s+(?:const|let|var|function|default|async|class|\{|\*))"
+)
+MYST_LINE = re.compile(r"^(?:%.*|\(\s*[\w.:-]+\s*\)=\s*)$")
+MYST_ROLE = re.compile(r"\{[\w:+.-]+\}(?=`)")
+# TODO: MyST "{list-table}" directives stay code blocks; no sample page uses one.
+FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def blank_extensions(text: str) -> str:
+    """Blank MDX statements and MyST comments and targets, keeping line numbers.
+
+    Lines inside fenced code blocks are kept as they are.
+    """
+    lines = text.split("\n")
+    in_fence = in_statement = False
+    for index, line in enumerate(lines):
+        if FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            continue
+        if in_statement or MDX_STATEMENT.match(line):
+            in_statement = bool(line.strip())
+            lines[index] = ""
+        elif MYST_LINE.match(line):
+            lines[index] = ""
+        else:
+            lines[index] = MYST_ROLE.sub("", line)
+    return "\n".join(lines)
 
 
 def parse_markdown(text: str) -> BeautifulSoup:
     """Render ``text`` to an HTML tree whose blocks know their page lines."""
+    text = blank_extensions(text)
     tokens = RENDERER.parse(text)
     for token in tokens:
         if token.map and token.nesting == 1:

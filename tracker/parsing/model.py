@@ -51,9 +51,16 @@ class ParsedEntry:
     """One dated change found on a page.
 
     ``end`` is the last day of a date range, else None. ``key`` identifies
-    the change across revisions: the normalised title.
-    Rows with the same title share a key; the diff tells them apart by date,
-    section and text.
+    the change across revisions: the normalised title, without the date
+    when the title is a sentence that writes it. Rows with the same title
+    share a key; the diff tells them apart by date, section and text.
+
+    A table with several date columns gives one entry per dated cell: its
+    ``row_key`` names the row ("node js / v20" for row "v20" of the table
+    under the heading "Node.js", "v20" without a heading: the normalised
+    heading, " / ", the normalised key cell), and its ``key`` is the row key,
+    a space and the normalised column header, so that entries of one row
+    can be grouped and each cell keeps its identity when rows move.
     """
 
     key: str
@@ -74,8 +81,26 @@ class ParsedEntry:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """What the parser recognised on a page and why, for people checking a source.
+
+    ``kind`` is one of "table", "section", "clock", "heading", "item",
+    "skipped" and "shape".
+    """
+
+    line: int | None
+    kind: str
+    summary: str
+
+
+@dataclass(frozen=True)
 class ParsedPage:
-    """Every entry of one revision of a page, in page order."""
+    """Every entry of one revision of a page, in page order.
+
+    ``findings`` says which tables, sections, headings and items were read
+    or left out, and why.
+    """
 
     entries: tuple[ParsedEntry, ...]
     warnings: tuple[str, ...] = field(default=())
+    findings: tuple[Finding, ...] = field(default=())

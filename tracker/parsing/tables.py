@@ -1,214 +1,114 @@
-"""Find the dated entries in an HTML tree: sections, tables, rows, cells.
+"""Find the dated entries in tables: columns, rows and cells.
 
-Markdown pages reach this module already rendered to HTML, so a pipe table
-and a hand-written ``<table>`` are read alike. A table is understood by its
-header (which column holds the date, the change, the details) or, without a
-telling header, by which column's cells read as dates.
+Markdown, reStructuredText and HTML pages reach this module rendered to
+HTML, so a pipe table and a hand-written ``<table>`` are read alike. A
+column holds dates when its header says so ("Date", "When", "Deadline") or
+when most of its cells read as dates; the source's ``date_columns`` hint
+overrides both.
+
+A table with one date column gives one entry per row, titled from its
+change column. A table with several ("Release | Active support until |
+Security fixes until | End of life") gives one entry per dated cell, titled
+"<key cell>: <column header>" ("v4 LTS: End of life"), whose ``row_key``
+groups the entries of one row. The key column is the one the ``key_column``
+hint names, else the first whose header names a change or a release, else
+the first column without dates.
+
+In such a table, cells that say the date is not known yet ("TBD", "TBA",
+"Soon") give an undated entry, so that the day the vendor fills it in is a
+reschedule; cells that say the column does not apply ("-", "\u2013", "\u2014",
+"N/A", empty) give no entry. In a one-date table every row is an entry,
+undated when its date cell says so.
 """
 
 from __future__ import annotations
 
 import copy
-import logging
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import Tag
 from bs4.element import Comment
 from markdownify import MarkdownConverter
 
-from tracker.errors import ParseError
+from tracker.parsing.context import Extraction
 from tracker.parsing.dates import parse_date
-from tracker.parsing.markdown import LINE_ATTRIBUTE, LINE_MARKER
-from tracker.parsing.model import ParsedDate, ParsedEntry, ParsedPage, Status
+from tracker.parsing.model import ParsedDate, ParsedEntry, Status
+from tracker.parsing.rules import PageRules as PageRules
 from tracker.parsing.text import html_to_text, inline_text, normalize_title
 
-log = logging.getLogger(__name__)
-
-HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 DATE_HEADER = re.compile(r"\b(date|dates|when|effective|deadline|eta|timeline)\b", re.I)
 TITLE_HEADER = re.compile(
     r"\b(change|changes|title|feature|item|name|what|summary|deprecation|update)\b",
     re.I,
 )
+# Headers that name what a row of a several-date table is about.
+KEY_HEADER = re.compile(
+    r"\b(release|version|api|endpoint|product|sdk|service|model|component|runtime"
+    r"|platform|branch|series)\b",
+    re.I,
+)
 DETAILS_HEADER = re.compile(
     r"\b(details?|notes?|description|impact|more|info|action|comments?)\b", re.I
 )
+# Cells saying that a column does not apply to a row: no entry at all.
+NOT_APPLICABLE = frozenset({"", "-", "\u2013", "\u2014", "n/a", "na", "none"})
 # A row title longer than this is a paragraph, not a title: keep its start.
 TITLE_LIMIT = 200
 MARKDOWN = MarkdownConverter(heading_style="ATX", bullets="-")
-DEFAULT_UPCOMING_HEADINGS = ("upcoming", "planned", "scheduled", "future")
-DEFAULT_COMPLETED_HEADINGS = ("completed", "past", "done", "released", "previous")
 
 
 @dataclass(frozen=True)
-class PageRules:
-    """How to read one source's pages.
+class Layout:
+    """Which column of a table plays which part, and why (for --explain)."""
 
-    ``reference`` is "now" for the page: entries outside any status section
-    are upcoming when their date is after it. For a past revision it is the
-    revision's commit time.
-    """
-
-    zone: ZoneInfo
-    reference: datetime
-    upcoming_headings: tuple[re.Pattern[str], ...]
-    completed_headings: tuple[re.Pattern[str], ...]
-
-    @classmethod
-    def build(
-        cls,
-        zone: ZoneInfo,
-        reference: datetime,
-        upcoming: Sequence[str] = DEFAULT_UPCOMING_HEADINGS,
-        completed: Sequence[str] = DEFAULT_COMPLETED_HEADINGS,
-    ) -> PageRules:
-        """Rules from heading patterns (case-insensitive regular expressions)."""
-        return cls(
-            zone=zone,
-            reference=reference,
-            upcoming_headings=tuple(re.compile(p, re.IGNORECASE) for p in upcoming),
-            completed_headings=tuple(re.compile(p, re.IGNORECASE) for p in completed),
-        )
-
-
-@dataclass(frozen=True)
-class Columns:
-    """Which column of a table plays which part."""
-
-    date: int
+    dates: tuple[int, ...]
     title: int
     details: int | None
+    reasons: tuple[str, ...]
+    per_cell: bool
 
 
-@dataclass
-class Extraction:
-    """What the walk over one page has found so far."""
-
-    entries: list[ParsedEntry] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    tables_seen: int = 0
-    tables_read: int = 0
-    first_table_line: int | None = None
-
-
-def extract_entries(soup: BeautifulSoup, rules: PageRules) -> ParsedPage:
-    """Return every dated entry in ``soup``, in page order.
-
-    Raises ParseError when the page has no table that can be read: an
-    empty result from a page we did not understand must never look like a
-    page whose entries were all removed.
-    """
-    found = Extraction()
-    headings: list[tuple[int, str]] = []
-    lines = LineMap()
-    for element in walk(soup):
-        if element.name == LINE_MARKER:
-            lines.anchor(element)
-        elif element.name in HEADINGS:
-            level = int(element.name[1])
-            while headings and headings[-1][0] >= level:
-                headings.pop()
-            headings.append((level, inline_text(element)))
-        elif element.find_parent("table") is None:
-            read_table(element, headings, lines, rules, found)
-
-    if found.tables_read == 0:
-        raise ParseError(describe_unreadable(found), line=found.first_table_line)
-    return ParsedPage(entries=tuple(found.entries), warnings=tuple(found.warnings))
-
-
-def walk(soup: BeautifulSoup) -> Iterator[Tag]:
-    """Yield headings, tables and line markers in document order."""
-    for element in soup.descendants:
-        if isinstance(element, Tag) and (
-            element.name in HEADINGS or element.name in {"table", LINE_MARKER}
-        ):
-            yield element
-
-
-class LineMap:
-    """Page lines of elements, for rendered markdown and for HTML pages.
-
-    Markdown blocks carry their line; elements of a raw HTML block in
-    markdown are placed from the block's marker; on an HTML page the
-    parser's own line is the page line.
-    """
-
-    def __init__(self) -> None:
-        self.page_line = 0
-        self.rendered_line = 0
-
-    def anchor(self, marker: Tag) -> None:
-        """Take the page line of a raw HTML block from its marker."""
-        self.page_line = marked_line(marker) or 1
-        self.rendered_line = marker.sourceline or 1
-
-    def line_of(self, element: Tag) -> int:
-        """The page line of ``element``."""
-        marked = marked_line(element)
-        if marked is not None:
-            return marked
-        rendered = element.sourceline or 1
-        if self.page_line:
-            return self.page_line + rendered - self.rendered_line
-        return rendered
-
-
-def marked_line(element: Tag) -> int | None:
-    """The page line markdown rendering wrote on ``element``, if any."""
-    marked = element.get(LINE_ATTRIBUTE)
-    if isinstance(marked, str) and marked.isdigit():
-        return int(marked)
-    return None
-
-
-def describe_unreadable(found: Extraction) -> str:
-    """Say why no table could be read, and what to check."""
-    if found.tables_seen == 0:
-        return (
-            "no table of dated changes found; the tracker reads tables with a "
-            "date column (check the path and the format)"
-        )
-    reasons = "; ".join(found.warnings[:3])
-    return (
-        f"no table with a date column found ({reasons}); name the column "
-        "'Date' or 'When', or check the path"
-    )
-
-
-def read_table(
-    table: Tag,
-    headings: list[tuple[int, str]],
-    lines: LineMap,
-    rules: PageRules,
-    found: Extraction,
-) -> None:
+def read_table(table: Tag, found: Extraction) -> None:
     """Add the entries of one table to ``found``."""
-    line = lines.line_of(table)
+    line = found.lines.line_of(table)
     found.tables_seen += 1
     if found.first_table_line is None:
         found.first_table_line = line
     rows = [row for row in table.find_all("tr") if row.find_parent("table") is table]
     header, body = split_header(rows)
-    columns = find_columns(header, body, rules)
-    if columns is None:
-        found.warnings.append(f"table at line {line} has no date column")
-        log.warning("table skipped reason=no-date-column line=%d", line)
+    if not is_selected(header, found):
+        found.note(
+            line,
+            "skipped",
+            "table left out: the tables hint matches neither its header nor its heading",
+        )
+        return
+    layout = find_layout(header, body, found.rules)
+    if layout is None:
+        found.skip(line, "no-date-column", f"table at line {line} has no date column")
         return
 
     found.tables_read += 1
-    section = headings[-1][1] if headings else ""
-    status = section_status(headings, rules)
+    found.note(line, "table", describe_layout(header, layout, found))
     for row in body:
-        entry = read_row(
-            row, columns, status, section, lines.line_of(row), rules, found
-        )
-        if entry is not None:
-            found.entries.append(entry)
+        row_line = found.lines.line_of(row)
+        if not layout.per_cell:
+            entry = read_row(row, layout, row_line, found)
+            if entry is not None:
+                found.add("tables", entry)
+        else:
+            for entry in read_dated_cells(row, header, layout, row_line, found):
+                found.add("tables", entry)
+
+
+def is_selected(header: list[str], found: Extraction) -> bool:
+    """Tell whether the source's tables hint keeps this table."""
+    patterns = found.rules.hints.tables
+    if not patterns:
+        return True
+    texts = (" | ".join(header), found.section(), found.label())
+    return any(pattern.search(text) for pattern in patterns for text in texts)
 
 
 def split_header(rows: list[Tag]) -> tuple[list[str], list[Tag]]:
@@ -226,23 +126,110 @@ def cells_of(row: Tag) -> list[Tag]:
     return [cell for cell in row.find_all(["td", "th"], recursive=False)]
 
 
-def find_columns(
-    header: list[str], body: list[Tag], rules: PageRules
-) -> Columns | None:
-    """Decide which column holds the date, the title and the details."""
-    date = first_match(header, DATE_HEADER, exclude=())
-    if date is None:
-        date = guess_date_column(body, rules)
-    if date is None:
-        return None
+def find_layout(header: list[str], body: list[Tag], rules: PageRules) -> Layout | None:
+    """Decide which columns hold dates, the title (or row key) and the details."""
     width = max([len(header)] + [len(cells_of(row)) for row in body])
-    title = first_match(header, TITLE_HEADER, exclude=(date,))
-    if title is None:
-        title = next((index for index in range(width) if index != date), None)
+    dates, reasons = find_date_columns(header, body, width, rules)
+    if not dates:
+        return None
+    title, why_title = find_title_column(header, width, dates, rules)
     if title is None:
         return None
-    details = first_match(header, DETAILS_HEADER, exclude=(date, title))
-    return Columns(date=date, title=title, details=details)
+    details = first_match(header, DETAILS_HEADER, exclude=(*dates, title))
+    return Layout(
+        tuple(dates), title, details, (*reasons, why_title), is_per_cell(header, dates)
+    )
+
+
+def is_per_cell(header: list[str], dates: list[int]) -> bool:
+    """Tell whether each dated cell is its own entry, titled with its column.
+
+    So it is with several date columns, and with one whose header names a
+    milestone ("End of life") rather than just a date ("Date", "When"): the
+    day a second column is added or dropped, the other cells keep their
+    titles and keys.
+    """
+    if len(dates) > 1:
+        return True
+    text = header[dates[0]] if dates[0] < len(header) else ""
+    return bool(text) and DATE_HEADER.search(text) is None
+
+
+# TODO: a date column and a separate time column are read as two entries;
+# no sample page splits one moment across columns yet.
+def find_date_columns(
+    header: list[str], body: list[Tag], width: int, rules: PageRules
+) -> tuple[list[int], list[str]]:
+    """The date columns and why each was taken."""
+    hinted = rules.hints.date_columns
+    if hinted:
+        dates = [i for i, text in enumerate(header) if matches_any(text, hinted)]
+        return dates, ["date columns named by the date_columns hint"]
+
+    named = [i for i, text in enumerate(header) if DATE_HEADER.search(text)]
+    reasons = [f"header {header[i]!r} names a date" for i in named]
+    for index in range(width):
+        text = header[index] if index < len(header) else ""
+        if index in named or DETAILS_HEADER.search(text):
+            continue
+        if rules.hints.key_column is not None and rules.hints.key_column.search(text):
+            continue
+        if reads_as_dates([cell_text(row, index) for row in body], rules):
+            named.append(index)
+            reasons.append(
+                f"most cells of {text or f'column {index + 1}'!r} read as dates"
+            )
+    return sorted(named), reasons
+
+
+def matches_any(text: str, patterns: tuple[re.Pattern[str], ...]) -> bool:
+    """Tell whether one of ``patterns`` finds a match in ``text``."""
+    return any(pattern.search(text) for pattern in patterns)
+
+
+def cell_text(row: Tag, index: int) -> str:
+    """The text of the cell of ``row`` in column ``index``, or ""."""
+    cells = cells_of(row)
+    return inline_text(cells[index]) if index < len(cells) else ""
+
+
+def reads_as_dates(texts: list[str], rules: PageRules) -> bool:
+    """Tell whether a column's cells are dates: one at least, and mostly dates.
+
+    Cells saying there is no date yet ("TBD", "-") count for the column but
+    cannot make it a date column on their own.
+    """
+    dated = undated = 0
+    for text in texts:
+        when = parse_date(text, zone=rules.zone, reference=rules.reference)
+        if when.date is not None:
+            dated += 1
+        elif text and not when.warnings:
+            undated += 1
+    return dated > 0 and (dated + undated) * 2 >= len(texts)
+
+
+def find_title_column(
+    header: list[str], width: int, dates: list[int], rules: PageRules
+) -> tuple[int | None, str]:
+    """The column naming each row, and why it was taken."""
+    hint = rules.hints.key_column
+    if hint is not None:
+        for hinted, text in enumerate(header):
+            if hinted not in dates and hint.search(text):
+                return hinted, f"key column {text!r} named by the key_column hint"
+    key = first_match(header, KEY_HEADER, exclude=tuple(dates))
+    title = first_match(header, TITLE_HEADER, exclude=tuple(dates))
+    # A row of a one-date table is a change; a row of a per-cell table is a
+    # release or an API, whose cells are the changes.
+    preferred = (key, title) if is_per_cell(header, dates) else (title, key)
+    index = next((i for i in preferred if i is not None), None)
+    if index is not None:
+        return index, f"key column {header[index]!r}: its header names what a row is"
+    index = next((i for i in range(width) if i not in dates), None)
+    if index is None:
+        return None, ""
+    return index, f"key column {index + 1}: the first column without dates"
 
 
 def first_match(
@@ -255,78 +242,98 @@ def first_match(
     return None
 
 
-def guess_date_column(body: list[Tag], rules: PageRules) -> int | None:
-    """The column where most cells read as dates, if any column does."""
-    counts: dict[int, int] = {}
-    for row in body:
-        for index, cell in enumerate(cells_of(row)):
-            if parse_date(
-                inline_text(cell), zone=rules.zone, reference=rules.reference
-            ).date:
-                counts[index] = counts.get(index, 0) + 1
-    if not counts:
-        return None
-    best = max(counts, key=lambda index: counts[index])
-    return best if counts[best] * 2 >= len(body) else None
-
-
-def section_status(headings: list[tuple[int, str]], rules: PageRules) -> Status | None:
-    """The status named by the nearest heading that names one."""
-    for _, text in reversed(headings):
-        if any(pattern.search(text) for pattern in rules.completed_headings):
-            return Status.COMPLETED
-        if any(pattern.search(text) for pattern in rules.upcoming_headings):
-            return Status.UPCOMING
-    return None
+def describe_layout(header: list[str], layout: Layout, found: Extraction) -> str:
+    """Say how a table is read, for ``tracker parse --explain``."""
+    columns = " | ".join(header) if header else "(no header row)"
+    status = found.status()
+    where = (
+        f"status {status.value} from its section"
+        if status
+        else ("status from each date (no status heading above)")
+    )
+    return f"columns [{columns}]; " + "; ".join((*layout.reasons, where))
 
 
 def read_row(
-    row: Tag,
-    columns: Columns,
-    status: Status | None,
-    section: str,
-    line: int,
-    rules: PageRules,
-    found: Extraction,
+    row: Tag, layout: Layout, line: int, found: Extraction
 ) -> ParsedEntry | None:
-    """Turn one table row into an entry, or None for a blank row."""
+    """Turn one row of a one-date table into an entry, or None for a blank row."""
     cells = cells_of(row)
-    if len(cells) <= max(columns.date, columns.title):
+    date_column = layout.dates[0]
+    if len(cells) <= max(date_column, layout.title):
         if any(inline_text(cell) for cell in cells):
-            found.warnings.append(f"row at line {line} has too few cells; skipped")
-            log.warning("row skipped reason=too-few-cells line=%d", line)
+            found.skip(
+                line, "too-few-cells", f"row at line {line} has too few cells; skipped"
+            )
         return None
 
-    date_text = inline_text(cells[columns.date])
-    title, details_html = split_title(cells[columns.title])
-    if columns.details is not None and columns.details < len(cells):
-        details_html = cells[columns.details]
+    date_text = inline_text(cells[date_column])
+    title, details_html = split_title(cells[layout.title])
+    if layout.details is not None and layout.details < len(cells):
+        details_html = cells[layout.details]
     if not title:
-        if not date_text:
-            return None
-        found.warnings.append(f"row at line {line} has a date but no title; skipped")
-        log.warning("row skipped reason=no-title line=%d", line)
+        if date_text:
+            found.skip(
+                line, "no-title", f"row at line {line} has a date but no title; skipped"
+            )
         return None
 
-    when = parse_date(date_text, zone=rules.zone, reference=rules.reference)
-    for warning in when.warnings:
-        log.debug("date warning line=%d text=%r warning=%s", line, date_text, warning)
-    return ParsedEntry(
+    when = found.read_date(date_text)
+    return make_entry(
+        found,
         key=normalize_title(title) or f"line {line}",
-        status=status or status_from_date(when, rules),
         title=title,
-        date_text=date_text,
-        date=when.date,
-        due_at=when.due_at,
-        precision=when.precision,
-        end=when.end,
-        details=html_to_text(details_html) if details_html is not None else "",
-        details_markdown=to_markdown(details_html),
-        links=collect_links(cells[columns.title], details_html),
-        section=section,
+        when=when,
+        details_html=details_html,
+        links=collect_links(cells[layout.title], details_html),
         line=line,
-        warnings=when.warnings,
     )
+
+
+def read_dated_cells(
+    row: Tag, header: list[str], layout: Layout, line: int, found: Extraction
+) -> list[ParsedEntry]:
+    """Turn one row of a several-date table into one entry per dated cell."""
+    cells = cells_of(row)
+    if len(cells) <= layout.title:
+        return []
+    name, _ = split_title(cells[layout.title])
+    if not name:
+        if any(cell_text(row, index) for index in layout.dates):
+            found.skip(
+                line, "no-title", f"row at line {line} has dates but no key; skipped"
+            )
+        return []
+
+    row_key = make_row_key(found.label(), name)
+    details_html = (
+        cells[layout.details]
+        if layout.details is not None and layout.details < len(cells)
+        else None
+    )
+    entries = []
+    for index in layout.dates:
+        text = cell_text(row, index)
+        if text.strip(" .").lower() in NOT_APPLICABLE:
+            continue
+        column = (
+            header[index]
+            if index < len(header) and header[index]
+            else f"column {index + 1}"
+        )
+        entries.append(
+            make_entry(
+                found,
+                key=f"{row_key} {normalize_title(column)}".strip(),
+                title=f"{name}: {column}",
+                when=found.read_date(text),
+                details_html=details_html,
+                links=collect_links(cells[layout.title], details_html),
+                line=line,
+                row_key=row_key,
+            )
+        )
+    return entries
 
 
 def status_from_date(when: ParsedDate, rules: PageRules) -> Status:
@@ -334,6 +341,44 @@ def status_from_date(when: ParsedDate, rules: PageRules) -> Status:
     if when.due_at is not None and when.due_at < rules.reference:
         return Status.COMPLETED
     return Status.UPCOMING
+
+
+def make_row_key(label: str, name: str) -> str:
+    """The row key of a row named ``name`` in a table under heading ``label``."""
+    row = normalize_title(name)
+    heading = normalize_title(label)
+    return f"{heading} / {row}" if heading else row
+
+
+def make_entry(
+    found: Extraction,
+    *,
+    key: str,
+    title: str,
+    when: ParsedDate,
+    details_html: Tag | None,
+    links: tuple[str, ...],
+    line: int | None,
+    row_key: str | None = None,
+) -> ParsedEntry:
+    """Build an entry at the current point of the page."""
+    return ParsedEntry(
+        key=key,
+        status=found.status_of(when),
+        title=title,
+        date_text=when.text,
+        date=when.date,
+        due_at=when.due_at,
+        precision=when.precision,
+        end=when.end,
+        details=html_to_text(details_html) if details_html is not None else "",
+        details_markdown=to_markdown(details_html),
+        links=links,
+        section=found.section(),
+        line=line,
+        row_key=row_key,
+        warnings=when.warnings,
+    )
 
 
 def split_title(cell: Tag) -> tuple[str, Tag | None]:
