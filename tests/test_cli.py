@@ -263,7 +263,14 @@ def test_unreachable_repository_is_an_error_and_keeps_the_stored_state(
             '[[sources]]\nname = "a"\nrepo = "/r"\npath = "p.md"\nbrnach = "main"\n',
             "unknown key [[sources]] 'a' brnach; did you mean 'branch'?",
         ),
-        ('[[sources]]\nname = "a"\nrepo = "/r"\n', "missing key [[sources]] 'a' path"),
+        (
+            '[[sources]]\nname = "a"\nrepo = "/r"\n',
+            "[[sources]] 'a': a git source needs path (or type = \"feed\" with url)",
+        ),
+        (
+            '[[sources]]\nname = "a"\ntype = "feed"\nurl = "ftp://x/feed"\n',
+            "'ftp://x/feed' is not an http(s) URL",
+        ),
         (
             '[[sources]]\nname = "a"\nrepo = "ext::sh -c touch% /tmp/x"\npath = "p.md"\n',
             "remote helper",

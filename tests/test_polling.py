@@ -3,6 +3,7 @@ and feeds as sources of their own, against a loopback HTTP server."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -238,6 +239,41 @@ def test_a_feed_source_turns_items_into_entries_and_polls_with_etag(
     assert '"title": "Retiring the v1 widgets endpoint on June 1, 2031"' in listing
     assert '"date": "2031-06-01"' in listing
     assert '"title": "Faster search"' in listing
+
+
+def test_an_item_that_ages_out_of_a_feed_is_kept_not_removed(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    server.paths["/feed.xml"] = Served(FEED_BODY.encode())
+    config = write_config(
+        tmp_path,
+        f'[[sources]]\nname = "announcements"\ntype = "feed"\n'
+        f'url = "{server.url("/feed.xml")}"\n',
+    )
+    assert invoke(config, "sync")[0] == 0
+    # A new item arrives; the feed keeps its newest two, so "Faster search"
+    # drops off the end.
+    newer = FEED_BODY.replace(
+        "<item><guid>widgets-2</guid>",
+        "<item><guid>widgets-3</guid><title>Dark mode on July 4, 2031</title>"
+        "<description>Opt in.</description></item>\n<item><guid>widgets-2</guid>",
+    )
+    newer = newer[: newer.index("<item><guid>widgets-2</guid>")] + "</channel></rss>\n"
+    server.paths["/feed.xml"] = Served(newer.encode())
+
+    code, out, err = invoke(config, "sync")
+    titles = [
+        entry["title"]
+        for entry in json.loads(invoke(config, "list", "--all", "--json")[1])
+    ]
+
+    assert code == 0, err
+    assert out.startswith("announcements: 1 added;")
+    assert sorted(titles) == [
+        "Dark mode on July 4, 2031",
+        "Faster search",
+        "Retiring the v1 widgets endpoint on June 1, 2031",
+    ]
 
 
 def test_feed_source_config_needs_a_url(tmp_path: Path) -> None:

@@ -575,8 +575,45 @@ def parse(
         ),
     ] = "auto",
     as_json: JsonOption = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Also show which tables, columns, sections, headings and items "
+            "were taken or left out, and why.",
+        ),
+    ] = False,
+    section: Annotated[
+        list[str] | None,
+        typer.Option(help="Read only under headings matching this (hint 'sections')."),
+    ] = None,
+    table_pattern: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--table",
+            help="Read only tables whose header or heading matches (hint 'tables').",
+        ),
+    ] = None,
+    key_column: Annotated[
+        str | None,
+        typer.Option(help="Header of the column naming each row (hint 'key_column')."),
+    ] = None,
+    date_column: Annotated[
+        list[str] | None,
+        typer.Option(help="Header of a column holding dates (hint 'date_columns')."),
+    ] = None,
+    shape: Annotated[
+        list[str] | None,
+        typer.Option(help="tables, headings or items: what to read (hint 'shapes')."),
+    ] = None,
 ) -> None:
-    """Show the entries found in a local page, to check a new source."""
+    """Show the entries found in a local page, to check a new source.
+
+    The hint options take case-insensitive regular expressions, as the
+    hints table of a source in the config does.
+    """
+    from tracker.parsing import PageHints
+
     try:
         check_zone(timezone)
     except ValueError as error:
@@ -586,11 +623,21 @@ def parse(
             f"use auto, {', '.join(PAGE_FORMATS)}", param_hint="--format"
         )
     try:
+        hints = PageHints.build(
+            sections=section or (),
+            tables=table_pattern or (),
+            key_column=key_column,
+            date_columns=date_column or (),
+            shapes=shape or (),
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise TrackerError(f"{file} is not UTF-8 text") from None
 
-    rules = PageRules.build(ZoneInfo(timezone), datetime.now(UTC))
+    rules = PageRules.build(ZoneInfo(timezone), datetime.now(UTC), hints=hints)
     try:
         page = parse_page(
             text, page_format=detect_format(file.name, page_format), rules=rules
@@ -599,7 +646,15 @@ def parse(
         where = f"{file}:{error.line}" if error.line else str(file)
         raise ParseError(f"{where}: {error}", line=error.line) from None
     if as_json:
-        print_json([parsed_json(entry) for entry in page.entries])
+        entries = [parsed_json(entry) for entry in page.entries]
+        if not explain:
+            print_json(entries)
+            return
+        findings = [
+            {"line": f.line, "kind": f.kind, "summary": f.summary}
+            for f in page.findings
+        ]
+        print_json({"entries": entries, "findings": findings})
         return
     zone = ZoneInfo(timezone)
     table = Table(show_edge=False, pad_edge=False)
@@ -625,6 +680,11 @@ def parse(
         *(f"line {e.line}: {w}" for e in page.entries for w in e.warnings),
     ]:
         err.print(f"warning: {safe(warning)}")
+    if explain:
+        out.print("\nHow the page was read:")
+        for finding in page.findings:
+            where = f"line {finding.line}" if finding.line else "page"
+            out.print(f"  {where:>9}  {finding.kind:<8} {safe(finding.summary)}")
 
 
 @app.command()
@@ -662,7 +722,7 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
         print_json({"sources": report, "outbox": outbox_counts})
         return
     table = Table(show_edge=False, pad_edge=False)
-    for heading in ("Source", "Last sync", "Revision", "Failures"):
+    for heading in ("Source", "Last sync", "Revision", "Failures", "Next run"):
         table.add_column(heading, no_wrap=True)
     table.add_column("Last error", overflow="fold")
     for item in report:
@@ -671,6 +731,7 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
             short_time(item["last_synced_at"]),
             f"{(item['revision'] or '')[:12]} {(item['revision_at'] or '')[:10]}".strip(),
             str(item["consecutive_failures"]),
+            short_time(item["next_sync_at"], never="-"),
             safe(item["last_error"] or ""),
         )
     out.print(table)
@@ -680,9 +741,9 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     )
 
 
-def short_time(stamp: str | None) -> str:
+def short_time(stamp: str | None, *, never: str = "never") -> str:
     """An ISO instant to the minute, for tables: "2026-12-04 18:05Z"."""
-    return f"{stamp[:16].replace('T', ' ')}Z" if stamp else "never"
+    return f"{stamp[:16].replace('T', ' ')}Z" if stamp else never
 
 
 def source_status(
@@ -698,6 +759,8 @@ def source_status(
         "path": row.path if row else None,
         "last_error": row.last_error if row else None,
         "consecutive_failures": row.consecutive_failures if row else 0,
+        # Set by 'tracker run'; when no daemon runs, it may lie in the past.
+        "next_sync_at": iso(row.next_sync_at) if row else None,
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
@@ -84,6 +84,7 @@ def page_rules(
         reference,
         upcoming=settings.upcoming_headings,
         completed=settings.completed_headings,
+        hints=settings.hints.page_hints(),
     )
 
 
@@ -323,6 +324,12 @@ def store_revision(
     parsed = read_page(config, settings, page)
     replay = records.load_replay(session, source.id or 0)
     comparison = replay.preview(parsed.entries)
+    if settings.type == "feed" and comparison.removed:
+        # A feed shows its newest items only: an item that left it aged
+        # out, it was not withdrawn. It stays as it was.
+        kept = (*parsed.entries, *(known.entry for known in comparison.removed))
+        parsed = replace(parsed, entries=kept)
+        comparison = replay.preview(parsed.entries)
     if not accept_removals:
         check_removals(settings, page, replay, comparison)
     step = replay.apply(comparison)
