@@ -67,10 +67,13 @@ BACKENDS = ("sqlite", "postgresql")
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run every test marked ``database`` on each backend."""
     definition = metafunc.definition
-    if (
+    if "backend" not in metafunc.fixturenames:
+        return
+    if definition.get_closest_marker("postgresql_only") is not None:
+        metafunc.parametrize("backend", ["postgresql"], indirect=True)
+    elif (
         definition.get_closest_marker("database") is not None
         and definition.get_closest_marker("sqlite_only") is None
-        and "backend" in metafunc.fixturenames
     ):
         metafunc.parametrize("backend", BACKENDS, indirect=True)
 
