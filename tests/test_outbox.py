@@ -66,3 +66,22 @@ def test_concurrent_claims_never_take_a_row_twice(database_url: str) -> None:
         stored = session.exec(select(Notification)).all()
         assert {row.status for row in stored} == {"sending"}
         assert all(row.attempts == 1 for row in stored)
+
+
+def test_insert_once_counts_what_it_inserted(database_url: str) -> None:
+    engine = open_engine(database_url)
+    row = Notification(
+        key="alert:team:1",
+        channel="team",
+        kind="alert",
+        due_at=NOW,
+        next_attempt_at=NOW,
+    )
+    with Session(engine) as session:
+        first = outbox.insert_once(session, row)
+        again = outbox.insert_once(session, row)
+        session.commit()
+        stored = session.exec(select(Notification)).all()
+
+    assert (first, again) == (1, 0)
+    assert [r.key for r in stored] == ["alert:team:1"]

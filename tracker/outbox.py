@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
+from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, or_, select
@@ -113,39 +114,68 @@ def entries_as_of(
     page-history order (commit time), not in the order they were stored: a
     backfill stores old events after newer ones.
     """
-    # TODO: reads every event up to ``at`` on each planning round; keep a
-    # per-entry state table once sources hold tens of thousands of entries.
+    visible = [col(Event.superseded).is_(False), col(Event.revision_at) <= at]
+    if entry_id is not None:
+        visible.append(col(Event.entry_id) == entry_id)
+    # The database picks each entry's latest event and its latest dating
+    # one: only one row per entry comes back, not the whole log.
+    ranked = (
+        sql_select(
+            col(Event.id).label("event_id"),
+            func.row_number()
+            .over(
+                partition_by=col(Event.entry_id),
+                order_by=(col(Event.revision_at).desc(), col(Event.id).desc()),
+            )
+            .label("rank"),
+        )
+        .where(*visible)
+        .subquery()
+    )
+    dated = (
+        sql_select(
+            col(Event.entry_id).label("entry_id"),
+            func.max(Event.revision_at).label("known_since"),
+        )
+        .where(*visible, col(Event.kind).in_(DATING_KINDS))
+        .group_by(col(Event.entry_id))
+        .subquery()
+    )
     query = (
-        select(Event, Entry, Source.name)
+        sql_select(
+            col(Event.entry_id),
+            col(Event.kind),
+            col(Event.new_status),
+            col(Event.new_date),
+            col(Event.new_due_at),
+            col(Event.new_precision),
+            col(Event.revision_at),
+            col(Entry.title),
+            col(Entry.details),
+            col(Source.name),
+            dated.c.known_since,
+        )
+        .join(ranked, (ranked.c.event_id == Event.id) & (ranked.c.rank == 1))
         .join(Entry, col(Entry.id) == Event.entry_id)
         .join(Source, col(Source.id) == Event.source_id)
-        .where(col(Event.superseded).is_(False), col(Event.revision_at) <= at)
-        .order_by(col(Event.revision_at), col(Event.id))
+        .outerjoin(dated, dated.c.entry_id == Event.entry_id)
+        .order_by(col(Event.entry_id))
     )
-    if entry_id is not None:
-        query = query.where(Event.entry_id == entry_id)
-    latest: dict[int, tuple[Event, Entry, str]] = {}
-    since: dict[int, datetime] = {}
-    for event, entry, source in session.exec(query).all():
-        latest[event.entry_id] = (event, entry, source)
-        if event.kind in DATING_KINDS:
-            since[event.entry_id] = event.revision_at
-
     states: list[EntryState] = []
-    for entry_id, (event, entry, source) in latest.items():
-        if event.kind == "removed" or event.new_status is None:
+    for row in session.connection().execute(query).all():
+        if row.kind == "removed" or row.new_status is None:
             continue
         states.append(
             EntryState(
-                entry_id=entry_id,
-                source=source,
-                title=entry.title,
-                details=entry.details,
-                status=Status(event.new_status),
-                date=event.new_date,
-                due_at=event.new_due_at,
-                precision=Precision(event.new_precision or "unknown"),
-                known_since=since.get(entry_id, event.revision_at),
+                entry_id=row.entry_id,
+                source=row.name,
+                title=row.title,
+                details=row.details,
+                status=Status(row.new_status),
+                date=row.new_date,
+                due_at=row.new_due_at,
+                precision=Precision(row.new_precision or "unknown"),
+                known_since=row.known_since or row.revision_at,
             )
         )
     return states
@@ -390,7 +420,9 @@ def insert_once(session: Session, row: Notification) -> int:
             .values(**values)
             .on_conflict_do_nothing(index_elements=["key"])
         )
-    return int(session.connection().execute(statement).rowcount or 0)
+    # rowcount is -1 on PostgreSQL for an insert that returns ids: count them.
+    inserted = session.connection().execute(statement.returning(col(Notification.id)))
+    return len(inserted.all())
 
 
 def claim_due(
