@@ -12,7 +12,17 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("sync_nochange", "backfill", "parse_throughput", "fetch_bytes")
+BENCHMARKS = (
+    "sync_nochange",
+    "backfill",
+    "parse_throughput",
+    "fetch_bytes",
+    "poll_cycle",
+    "daemon_idle",
+    "push_latency",
+    "outbox_scale",
+    "replicas",
+)
 
 
 def main() -> None:
