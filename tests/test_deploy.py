@@ -375,7 +375,7 @@ def test_deployment_mounts_the_configmap_where_the_commands_read_it() -> None:
     assert mounts[config_volume]["readOnly"] is True
 
 
-def test_probes_ask_healthz_on_the_port_the_config_serves(
+def test_probes_ask_the_health_paths_on_the_port_the_config_serves(
     configmap_config: Config,
 ) -> None:
     daemon = container("tracker")
@@ -384,9 +384,9 @@ def test_probes_ask_healthz_on_the_port_the_config_serves(
     ports = {entry["name"]: entry["containerPort"] for entry in daemon["ports"]}
 
     assert not is_loopback(host)
-    for probe in ("livenessProbe", "readinessProbe"):
+    for probe, path in (("livenessProbe", "/livez"), ("readinessProbe", "/healthz")):
         request = daemon[probe]["httpGet"]
-        assert request["path"] == "/healthz"
+        assert request["path"] == path
         assert ports[request["port"]] == port
     service_port = resource("Service")["spec"]["ports"][0]
     assert ports[service_port["targetPort"]] == port

@@ -169,6 +169,37 @@ def test_healthz_reports_a_check_that_raises(
     assert fetch(server, "/healthz")[::2] == (503, "health check failed: boom\n")
 
 
+def test_livez_answers_ok_while_the_database_does_not(
+    engine: Engine, tmp_path: Path
+) -> None:
+    down = create_engine(f"sqlite:///{tmp_path}/missing/t.db")
+    server = HealthServer(
+        "127.0.0.1:0", Metrics(engine), lambda: database_check(down), lambda: None
+    )
+    server.start()
+    try:
+        ready, live = fetch(server, "/healthz"), fetch(server, "/livez")
+    finally:
+        server.stop()
+        down.dispose()
+
+    assert ready[::2] == (503, "database unreachable: unable to open database file\n")
+    assert live[::2] == (200, "ok\n")
+
+
+def test_livez_reports_its_own_check(
+    engine: Engine,
+) -> None:
+    server = HealthServer(
+        "127.0.0.1:0", Metrics(engine), lambda: None, lambda: "scheduler is not running"
+    )
+    server.start()
+    try:
+        assert fetch(server, "/livez")[::2] == (503, "scheduler is not running\n")
+    finally:
+        server.stop()
+
+
 def test_other_paths_are_not_found(
     start_server: Callable[..., HealthServer],
 ) -> None:

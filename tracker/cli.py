@@ -781,7 +781,9 @@ def run(ctx: typer.Context) -> None:
     metrics = Metrics(engine)
     daemon = TrackerDaemon(config, engine, metrics)
     server = (
-        HealthServer(config.daemon.health_address, metrics, daemon.health)
+        HealthServer(
+            config.daemon.health_address, metrics, daemon.health, daemon.liveness
+        )
         if config.daemon.health_address
         else None
     )

@@ -201,19 +201,28 @@ def database_check(engine: Engine) -> str | None:
 
 
 class HealthServer:
-    """Serves /healthz and /metrics from a thread of its own.
+    """Serves /healthz, /livez and /metrics from a thread of its own.
 
     ``address`` is "host:port" ("127.0.0.1:9465", "[::1]:9465"); port 0
     picks a free port, readable as ``port`` after start(). ``check`` returns
-    None while all is well, else the reason to report with a 503.
+    None while all is well, else the reason to report with a 503: it answers
+    /healthz (ready: the scheduler runs and the database answers). ``live``
+    answers /livez, the narrower question a restart can fix (the scheduler
+    runs; a database outage is not the process's fault); without it, /livez
+    answers 200 while the server serves.
     """
 
     def __init__(
-        self, address: str, metrics: Metrics, check: Callable[[], str | None]
+        self,
+        address: str,
+        metrics: Metrics,
+        check: Callable[[], str | None],
+        live: Callable[[], str | None] | None = None,
     ) -> None:
         self.address = address
         self.metrics = metrics
         self.check = check
+        self.live = live or (lambda: None)
         self.server: HealthHTTPServer | None = None
         self.thread: threading.Thread | None = None
 
@@ -231,7 +240,9 @@ class HealthServer:
         """
         host, port = split_address(self.address)
         try:
-            self.server = HealthHTTPServer((host, port), self.metrics, self.check)
+            self.server = HealthHTTPServer(
+                (host, port), self.metrics, self.check, self.live
+            )
         except OSError as error:
             raise ConfigError(
                 f"cannot serve health checks on {self.address}: {error.strerror or error}; "
@@ -281,11 +292,13 @@ class HealthHTTPServer(ThreadingHTTPServer):
         address: tuple[str, int],
         metrics: Metrics,
         check: Callable[[], str | None],
+        live: Callable[[], str | None],
     ) -> None:
         # The socket is created in super().__init__ with this family.
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.metrics = metrics
         self.check = check
+        self.live = live
         super().__init__(address, HealthRequestHandler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -294,7 +307,7 @@ class HealthHTTPServer(ThreadingHTTPServer):
 
 
 class HealthRequestHandler(BaseHTTPRequestHandler):
-    """Answers GET /healthz and GET /metrics; anything else is 404."""
+    """Answers GET /healthz, /livez and /metrics; anything else is 404."""
 
     server: HealthHTTPServer
     timeout = REQUEST_TIMEOUT
@@ -303,16 +316,18 @@ class HealthRequestHandler(BaseHTTPRequestHandler):
         """Route the request by its path; the query string is ignored."""
         path = urlsplit(self.path).path
         if path == "/healthz":
-            self.answer_health()
+            self.answer_health(self.server.check)
+        elif path == "/livez":
+            self.answer_health(self.server.live)
         elif path == "/metrics":
             self.reply(200, CONTENT_TYPE_LATEST, self.server.metrics.render())
         else:
             self.reply(404, "text/plain; charset=utf-8", b"not found\n")
 
-    def answer_health(self) -> None:
-        """200 "ok" when the check passes, else 503 with its reason."""
+    def answer_health(self, check: Callable[[], str | None]) -> None:
+        """200 "ok" when ``check`` passes, else 503 with its reason."""
         try:
-            reason = self.server.check()
+            reason = check()
         except Exception as error:
             # The HTTP boundary: a broken check is reported, not crashed on.
             log.exception("health check raised")

@@ -166,10 +166,14 @@ class TrackerDaemon:
             self.metrics.record_sync(settings.name, ok, time.monotonic() - started)
 
     def health(self) -> str | None:
-        """Why the daemon is unhealthy, or None: for /healthz."""
+        """Why the daemon is not ready, or None: for /healthz."""
+        return self.liveness() or database_check(self.engine)
+
+    def liveness(self) -> str | None:
+        """Why the daemon needs a restart, or None: for /livez."""
         if not self.scheduler.running or self.stopping.is_set():
             return "scheduler is not running"
-        return database_check(self.engine)
+        return None
 
     def back_off(self, settings: SourceSettings, error: TrackerError) -> None:
         """Retry a failing source later than usual: 2, 4, then 8 intervals."""
