@@ -217,3 +217,36 @@ def posted_keys(slack: SlackApiServer) -> list[str]:
         for post in slack.posted()
         if "metadata" in post
     ]
+
+
+def test_the_daemon_plans_reminders_again_only_when_the_event_log_changes(
+    setup: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker import dispatch as dispatching
+    from tracker.config import load_config
+    from tracker.scheduling import TrackerDaemon
+    from tracker.store.db import open_engine
+    from tracker.sync import sync_source
+
+    repo, config_path = setup
+    monkeypatch.setenv("TRACKER_TEST_SLACK_TOKEN", TOKEN)
+    config = load_config(config_path)
+    engine = open_engine(config.database_url)
+    daemon = TrackerDaemon(config, engine)
+    asked: list[bool] = []
+    real_dispatch = dispatching.dispatch
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs["plan_reminders"])
+        return real_dispatch(*args, **kwargs)
+
+    monkeypatch.setattr("tracker.scheduling.dispatch", recording)
+    sync_source(engine, config, config.sources[0])
+    daemon.send()
+    daemon.send()
+    commit_page(repo, with_new_changes(1), "One new change")
+    sync_source(engine, config, config.sources[0])
+    daemon.send()
+    daemon.scheduler.remove_all_jobs()
+
+    assert asked == [True, False, True]

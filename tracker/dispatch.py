@@ -102,12 +102,14 @@ def dispatch(
     dry_run: bool = False,
     notifier_for: NotifierFactory = build_notifier,
     stop: threading.Event | None = None,
+    plan_reminders: bool = True,
 ) -> list[Outcome]:
     """Plan the outbox at ``now`` and send every message due then.
 
     A dry run plans and renders in a transaction that is rolled back: it
     shows what would be sent and changes nothing. Setting ``stop`` ends the
-    round after the message in flight.
+    round after the message in flight. ``plan_reminders`` False skips
+    planning reminders, for a caller that knows nothing changed since.
     """
     renderer = Renderer(config.notify.templates_dir)
     if dry_run:
@@ -120,7 +122,7 @@ def dispatch(
     worker = outbox.worker_name()
     with session_scope(engine) as session:
         outbox.release_dead_claims(session, now)
-        outbox.plan(session, config, now)
+        outbox.plan(session, config, now, reminders=plan_reminders)
     # One row at a time: a claim's lease then only has to outlast one send.
     outcomes: list[Outcome] = []
     while stop is None or not stop.is_set():

@@ -188,13 +188,32 @@ def state_of(session: Session, entry_id: int, at: datetime) -> EntryState | None
     return None
 
 
-def plan(session: Session, config: Config, now: datetime) -> PlanResult:
+def log_marker(session: Session) -> tuple[int, int]:
+    """What changes whenever the event log does: its newest event and how
+    many events a backfill superseded. Reminders need planning again only
+    when it changes (or the config does)."""
+    newest = session.exec(select(func.max(Event.id))).one()
+    superseded = session.exec(
+        select(func.count()).where(col(Event.superseded).is_(True))
+    ).one()
+    return int(newest or 0), int(superseded)
+
+
+def plan(
+    session: Session, config: Config, now: datetime, *, reminders: bool = True
+) -> PlanResult:
     """Bring reminders and digests in the outbox in line with the page.
 
     Reminders no longer wanted (the change was rescheduled, completed or
     removed) are cancelled; wanted ones are added, or revived if they were
-    cancelled before and their time has not passed.
+    cancelled before and their time has not passed. Without ``reminders``,
+    only digests are planned: for a caller that knows the event log has not
+    changed since it last planned.
     """
+    if not reminders:
+        added = plan_digests(session, config, now)
+        session.flush()
+        return PlanResult(added=added, cancelled=0)
     wanted = plan_reminders(entries_as_of(session, now), config.channels, config.notify)
     added = cancelled = 0
     by_key = {reminder.key: reminder for reminder in wanted}

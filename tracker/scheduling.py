@@ -65,6 +65,8 @@ class TrackerDaemon:
             },
         )
         self.failures: dict[str, int] = {}
+        # The event log as of the last planning of reminders (see send).
+        self.planned_at_marker: tuple[int, int] | None = None
 
     def start(self) -> None:
         """Schedule every job and start the scheduler's thread."""
@@ -197,13 +199,23 @@ class TrackerDaemon:
         # Only a running daemon can tell a source has gone quiet for too long.
         with session_scope(self.engine) as session:
             outbox.note_stale_sources(session, self.config, now)
+            marker = outbox.log_marker(session)
+        # Planning reads every entry's state; it is done again only when the
+        # event log changed (here or on another replica).
         try:
-            outcomes = dispatch(self.engine, self.config, now, stop=self.stopping)
+            outcomes = dispatch(
+                self.engine,
+                self.config,
+                now,
+                stop=self.stopping,
+                plan_reminders=marker != self.planned_at_marker,
+            )
         except TrackerError as error:
             log.error("dispatch failed error=%s", error)
             if not self.stopping.is_set():
                 self.reschedule_send(now + RETRY_DISPATCH)
             return
+        self.planned_at_marker = marker
         if outcomes:
             log.info("dispatch finished messages=%d", len(outcomes))
         for outcome in outcomes:
