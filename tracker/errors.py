@@ -31,7 +31,10 @@ class DeliveryError(TrackerError):
     ``permanent`` tells whether retrying can help (a timeout, a 5xx) or not
     (a revoked token, an unknown channel). ``retry_after`` is how many
     seconds the server asked us to wait, when it said; ``delivered`` how
-    many posts of a split message went out before the failure.
+    many posts of a split message went out before the failure. ``uncertain``
+    says the server may have taken the failed post all the same (no answer
+    came after the request was sent), so that the next try first looks
+    whether it arrived.
     """
 
     def __init__(
@@ -41,8 +44,10 @@ class DeliveryError(TrackerError):
         permanent: bool,
         retry_after: float | None = None,
         delivered: int = 0,
+        uncertain: bool = False,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
         self.delivered = delivered
+        self.uncertain = uncertain

@@ -567,7 +567,9 @@ def take(session: Session, row: Notification, worker: str, now: datetime) -> boo
             # The lease runs on the real clock even when acting as of --at.
             claimed_until=max(now, datetime.now(UTC)) + LEASE,
             attempts=row.attempts + 1,
-            interrupted=row.status == "sending",
+            # A try that never settled, or one that failed without knowing
+            # whether the server took the message.
+            interrupted=row.interrupted or row.status == "sending",
             updated_at=now,
         )
     )
@@ -598,6 +600,7 @@ def mark_failed(
 ) -> None:
     """Record a failed attempt: retry later, or give up for good."""
     row.delivered_posts = max(row.delivered_posts, error.delivered)
+    row.interrupted = row.interrupted or error.uncertain
     if error.permanent or row.attempts >= config.notify.max_attempts:
         settle(row, "failed", now, error=str(error))
         return

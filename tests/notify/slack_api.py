@@ -46,6 +46,7 @@ class Failure:
     retry_after: int | str | None = None
     delay: float = 0.0
     drop: bool = False
+    taken: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class SlackApiServer:
         delay: float = 0.0,
         drop: bool = False,
         after: int = 0,
+        taken: bool = False,
     ) -> None:
         """Answer ``times`` requests with this failure, after ``after`` good ones.
 
@@ -129,9 +131,11 @@ class SlackApiServer:
         ``error`` says "ratelimited"; a 5xx without one sends an HTML page, as
         a load balancer would. ``delay`` seconds pass before the answer; with
         the default status and no error, the answer is then the normal one.
-        ``drop`` closes the connection without any answer.
+        ``drop`` closes the connection without any answer; with ``taken``
+        the request is handled first (a post is in the channel) and only the
+        answer is lost.
         """
-        failure = Failure(status, error, retry_after, delay, drop)
+        failure = Failure(status, error, retry_after, delay, drop, taken)
         with self.lock:
             self.failures.extend([None] * after + [failure] * times)
 
@@ -171,7 +175,7 @@ class SlackHandler(BaseHTTPRequestHandler):
         failure = self.server_state.next_failure() or Failure()
         self.server_state.stopping.wait(failure.delay)
         headers: dict[str, str] = {}
-        if failure.drop:
+        if failure.drop and not failure.taken:
             status, body = 0, b""
         elif failure.status != 200 or failure.error is not None:
             status, body, headers = self.failure_answer(failure)

@@ -368,6 +368,30 @@ def test_a_message_posted_by_a_process_killed_before_recording_it_is_not_repeate
     assert out.startswith("sent: summary to team")
 
 
+def test_a_post_whose_answer_was_lost_is_looked_up_not_repeated(
+    vendor: Path, tmp_path: Path, slack_api: SlackApiServer
+) -> None:
+    start = datetime(2031, 1, 1, tzinfo=UTC)
+    commit(vendor, HEADER + "| May 6, 2031 | **Retire v1** Use v2. |\n", start)
+    config = write_config(tmp_path, vendor, "changes.md", slack_api)
+    # Slack takes the summary, then the connection drops before the answer.
+    slack_api.fail_next(drop=True, taken=True)
+
+    with time_machine.travel(start, tick=False):
+        run(config, "sync")
+        first = run(config, "remind")
+    (row,) = [row for row in rows(config) if row.kind == "summary"]
+    assert first.startswith("pending: summary to team")
+    assert (row.status, row.interrupted) == ("pending", True)
+
+    with time_machine.travel(row.next_attempt_at, tick=False):
+        run(config, "remind")
+
+    (row,) = [row for row in rows(config) if row.kind == "summary"]
+    assert (row.status, row.last_error) == ("sent", None)
+    assert len(slack_api.posted()) == 1
+
+
 def test_transient_failures_are_retried_later_and_sent_once(
     vendor: Path, tmp_path: Path, slack_api: SlackApiServer
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from tests.notify.slack_api import CHANNEL_ID, TOKEN, WEBHOOK_PATH, SlackApiServ
 from tracker.config import SlackChannel, SlackWebhookChannel
 from tracker.errors import ConfigError, DeliveryError
 from tracker.notify.base import Message, Notifier, SlackPost
-from tracker.notify.slack import SlackNotifier, SlackWebhookNotifier
+from tracker.notify.slack import ConnectRetry, SlackNotifier, SlackWebhookNotifier
 
 # Pauses between retries in seconds, short so the tests stay quick.
 BACKOFF = 0.01
@@ -267,19 +268,45 @@ def test_refused_connection_is_transient(slack_api: SlackApiServer) -> None:
     assert "Connection refused" in str(caught.value)
 
 
-def test_dropped_connection_is_retried_then_transient(
+def test_dropped_connection_is_not_retried_at_once_but_marked_uncertain(
     slack_api: SlackApiServer,
 ) -> None:
-    slack_api.fail_next(drop=True)
-    make_notifier(slack_api).send(SINGLE)
+    # The server read the post, then hung up: it may have taken it. A retry
+    # here could post it twice; the outbox retries later, looking first.
     slack_api.fail_next(drop=True, times=3)
 
     with pytest.raises(DeliveryError) as caught:
         make_notifier(slack_api, max_retries=2).send(SINGLE)
 
-    assert caught.value.permanent is False
+    assert (caught.value.permanent, caught.value.uncertain) == (False, True)
     assert "failed for channel ops (RemoteDisconnected)" in str(caught.value)
-    assert [r.status for r in slack_api.requests] == [0, 200, 0, 0, 0]
+    assert [r.status for r in slack_api.requests] == [0]
+
+
+def test_refused_connection_is_retried_and_known_unsent(
+    slack_api: SlackApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/api/"
+    channel = make_channel(slack_api, base_url=closed)
+    notifier = SlackNotifier(channel, TOKEN, max_retries=2, backoff=BACKOFF)
+    answers: list[bool] = []
+    ask = ConnectRetry._can_retry
+
+    def asked(self: ConnectRetry, **kwargs: Any) -> bool:
+        answers.append(ask(self, **kwargs))
+        return answers[-1]
+
+    monkeypatch.setattr(ConnectRetry, "_can_retry", asked)
+
+    with pytest.raises(DeliveryError) as caught:
+        notifier.send(SINGLE)
+
+    assert (caught.value.permanent, caught.value.uncertain) == (False, False)
+    assert "Connection refused" in str(caught.value)
+    # Both retries were allowed; the third failure used up the budget.
+    assert answers == [True, True]
 
 
 def test_ratelimited_without_retry_after_is_transient(

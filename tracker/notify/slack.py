@@ -13,9 +13,11 @@ the retry that follows may post it twice; Slack offers no idempotency key.
 
 from __future__ import annotations
 
+import errno
 import logging
 import random
 import re
+import socket
 from collections.abc import Mapping
 from datetime import datetime
 from http.client import HTTPException
@@ -466,9 +468,7 @@ def build_retry_handlers(
     return [
         RateLimitRetry(channel, max_retries),
         ServerErrorRetry(channel, max_retries, pauses),
-        ConnectionErrorRetryHandler(
-            max_retry_count=max_retries, interval_calculator=pauses
-        ),
+        ConnectRetry(max_retry_count=max_retries, interval_calculator=pauses),
     ]
 
 
@@ -528,7 +528,39 @@ def describe_connection_error(
         text = f"cannot reach Slack at {host} for channel {channel} ({reason.strerror}); check the network"
     else:
         text = f"the connection to Slack at {host} failed for channel {channel} ({type(error).__name__})"
-    return DeliveryError(text, permanent=False, delivered=index)
+    return DeliveryError(
+        text, permanent=False, delivered=index, uncertain=not never_connected(reason)
+    )
+
+
+def never_connected(reason: object) -> bool:
+    """Whether a failed request surely never reached the server: refused,
+    unreachable or unresolvable, as opposed to cut off or unanswered."""
+    return isinstance(reason, (ConnectionRefusedError, socket.gaierror)) or (
+        isinstance(reason, OSError)
+        and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH)
+    )
+
+
+class ConnectRetry(ConnectionErrorRetryHandler):
+    """Retry at once only a request that never reached the server.
+
+    A post cut off after it was sent may have been taken; retrying it here
+    could post it twice. It fails instead, and the outbox's next try first
+    reads the channel for it.
+    """
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if not isinstance(error, URLError) or response is not None:
+            return False
+        return never_connected(error.reason)
 
 
 def parse_retry_after(headers: Mapping[str, Any]) -> int | None:

@@ -186,8 +186,8 @@ class Notification(SQLModel, table=True):
     claimed_by: str | None = None
     claimed_until: datetime | None = Field(default=None, sa_column=utc_column())
     delivered_posts: int = 0
-    # Claimed again after a try that never settled (its process died): the
-    # message may already be in the channel.
+    # A try never settled (its process died) or failed without an answer:
+    # the message may already be in the channel.
     interrupted: bool = False
     late: bool = False
     sent_at: datetime | None = Field(default=None, sa_column=utc_column())
