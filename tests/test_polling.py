@@ -287,11 +287,11 @@ def test_feed_source_config_needs_a_url(tmp_path: Path) -> None:
     assert "a feed source needs url" in err
 
 
+@pytest.mark.postgresql_only
 def test_sync_skips_a_source_another_process_is_syncing(
-    tmp_path: Path, vendor: tuple[Path, str], backend: str
+    tmp_path: Path, vendor: tuple[Path, str]
 ) -> None:
-    if backend != "postgresql":
-        pytest.skip("SQLite runs one daemon; the sync lock is PostgreSQL's")
+    # SQLite serves one daemon; the sync lock is PostgreSQL's.
     from tracker.store.db import exclusive
 
     repo, _ = vendor
