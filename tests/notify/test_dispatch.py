@@ -301,25 +301,30 @@ def test_dry_run_shows_what_is_due_and_stores_nothing(
     assert len(slack_api.posted()) == 1  # the first sync's summary only
 
 
+def one_change(vendor: Path, tmp_path: Path, slack_api: SlackApiServer) -> Path:
+    """A page of one change (Retire v1, May 6, 2031) committed at START, and
+    a config sending to the Slack server."""
+    commit(vendor, HEADER + "| May 6, 2031 | **Retire v1** Use v2. |\n", START)
+    return write_config(tmp_path, vendor, "changes.md", slack_api)
+
+
 def test_a_claim_left_by_a_killed_process_is_sent_once_after_its_lease(
     vendor: Path, tmp_path: Path, slack_api: SlackApiServer
 ) -> None:
-    start = datetime(2031, 1, 1, tzinfo=UTC)
-    commit(vendor, HEADER + "| May 6, 2031 | **Retire v1** Use v2. |\n", start)
-    config = write_config(tmp_path, vendor, "changes.md", slack_api)
-    with time_machine.travel(start, tick=False):
+    config = one_change(vendor, tmp_path, slack_api)
+    with time_machine.travel(START, tick=False):
         run(config, "sync")
         settings = load_config(config)
         engine = open_engine(settings.database_url)
         # A process claims the summary alert, then dies before sending it.
         with Session(engine) as session:
-            claimed = outbox.claim_due(session, settings, start, worker="dead:1")
+            claimed = outbox.claim_due(session, settings, START, worker="dead:1")
             kinds = [row.kind for row in claimed]
             session.commit()
         assert kinds == ["summary"]
         assert run(config, "remind").startswith("Nothing is due.")
 
-    with time_machine.travel(start + outbox.LEASE + timedelta(seconds=1), tick=False):
+    with time_machine.travel(START + outbox.LEASE + timedelta(seconds=1), tick=False):
         run(config, "remind")
         run(config, "remind")
 
@@ -347,19 +352,17 @@ def dies_after_sending(channel: Channel) -> Notifier:
 def test_a_message_posted_by_a_process_killed_before_recording_it_is_not_repeated(
     vendor: Path, tmp_path: Path, slack_api: SlackApiServer
 ) -> None:
-    start = datetime(2031, 1, 1, tzinfo=UTC)
-    commit(vendor, HEADER + "| May 6, 2031 | **Retire v1** Use v2. |\n", start)
-    config = write_config(tmp_path, vendor, "changes.md", slack_api)
-    with time_machine.travel(start, tick=False):
+    config = one_change(vendor, tmp_path, slack_api)
+    with time_machine.travel(START, tick=False):
         run(config, "sync")
         settings = load_config(config)
         engine = open_engine(settings.database_url)
         # A process claims the summary alert and posts it to Slack, then is
         # killed before it can record the delivery.
         with pytest.raises(Killed):
-            dispatch(engine, settings, start, notifier_for=dies_after_sending)
+            dispatch(engine, settings, START, notifier_for=dies_after_sending)
 
-    with time_machine.travel(start + outbox.LEASE + timedelta(seconds=1), tick=False):
+    with time_machine.travel(START + outbox.LEASE + timedelta(seconds=1), tick=False):
         out = run(config, "remind")
 
     assert len(slack_api.posted()) == 1
@@ -371,13 +374,11 @@ def test_a_message_posted_by_a_process_killed_before_recording_it_is_not_repeate
 def test_a_post_whose_answer_was_lost_is_looked_up_not_repeated(
     vendor: Path, tmp_path: Path, slack_api: SlackApiServer
 ) -> None:
-    start = datetime(2031, 1, 1, tzinfo=UTC)
-    commit(vendor, HEADER + "| May 6, 2031 | **Retire v1** Use v2. |\n", start)
-    config = write_config(tmp_path, vendor, "changes.md", slack_api)
+    config = one_change(vendor, tmp_path, slack_api)
     # Slack takes the summary, then the connection drops before the answer.
     slack_api.fail_next(drop=True, taken=True)
 
-    with time_machine.travel(start, tick=False):
+    with time_machine.travel(START, tick=False):
         run(config, "sync")
         first = run(config, "remind")
     (row,) = [row for row in rows(config) if row.kind == "summary"]
@@ -395,18 +396,16 @@ def test_a_post_whose_answer_was_lost_is_looked_up_not_repeated(
 def test_transient_failures_are_retried_later_and_sent_once(
     vendor: Path, tmp_path: Path, slack_api: SlackApiServer
 ) -> None:
-    start = datetime(2031, 1, 1, tzinfo=UTC)
-    commit(vendor, HEADER + "| May 6, 2031 | **Retire v1** Use v2. |\n", start)
-    config = write_config(tmp_path, vendor, "changes.md", slack_api)
+    config = one_change(vendor, tmp_path, slack_api)
     slack_api.fail_next(status=503, times=3)
 
-    with time_machine.travel(start, tick=False):
+    with time_machine.travel(START, tick=False):
         run(config, "sync")
         out = run(config, "remind")
     row = next(row for row in rows(config) if row.kind == "summary")
     assert out.startswith("pending: summary to team")
     assert (row.status, row.attempts) == ("pending", 1)
-    assert row.next_attempt_at == start + timedelta(minutes=1)
+    assert row.next_attempt_at == START + timedelta(minutes=1)
 
     with time_machine.travel(row.next_attempt_at, tick=False):
         run(config, "remind")
@@ -422,11 +421,9 @@ def test_a_rejected_token_fails_for_good_without_showing_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("TRACKER_TEST_SLACK_TOKEN", "xoxb-revoked-secret")
-    start = datetime(2031, 1, 1, tzinfo=UTC)
-    commit(vendor, HEADER + "| May 6, 2031 | **Retire v1** Use v2. |\n", start)
-    config = write_config(tmp_path, vendor, "changes.md", slack_api)
+    config = one_change(vendor, tmp_path, slack_api)
 
-    with time_machine.travel(start, tick=False):
+    with time_machine.travel(START, tick=False):
         run(config, "sync")
         result = CliRunner().invoke(app, ["--config", str(config), "remind"])
 
@@ -588,11 +585,9 @@ def test_a_missing_token_is_a_config_error_and_claims_nothing(
     slack_api: SlackApiServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    start = datetime(2031, 1, 1, tzinfo=UTC)
-    commit(vendor, HEADER + "| May 6, 2031 | **Retire v1** Use v2. |\n", start)
-    config = write_config(tmp_path, vendor, "changes.md", slack_api)
+    config = one_change(vendor, tmp_path, slack_api)
     monkeypatch.delenv("TRACKER_TEST_SLACK_TOKEN")
-    with time_machine.travel(start, tick=False):
+    with time_machine.travel(START, tick=False):
         run(config, "sync")
         result = CliRunner().invoke(app, ["--config", str(config), "remind"])
 
