@@ -272,6 +272,14 @@ def test_unreachable_repository_is_an_error_and_keeps_the_stored_state(
             "'ftp://x/feed' is not an http(s) URL",
         ),
         (
+            '[[sources]]\nname = "a"\nrepo = "/r"\npath = "p.md"\ninterval = "0m"\n',
+            "interval '0m' is too short",
+        ),
+        (
+            '[[sources]]\nname = "a"\nrepo = "/r"\npath = "p.md"\ncron = "0 0 31 2 *"\n',
+            "cron expression '0 0 31 2 *' never fires",
+        ),
+        (
             '[[sources]]\nname = "a"\nrepo = "ext::sh -c touch% /tmp/x"\npath = "p.md"\n',
             "remote helper",
         ),
@@ -453,9 +461,7 @@ def test_database_without_its_driver_is_one_line(tmp_path: Path) -> None:
     code, _, err = invoke(config, "list")
 
     assert code == 1
-    assert err.startswith(
-        "error: no driver for database url scheme 'mysql+mysqldb'"
-    )
+    assert err.startswith("error: no driver for database url scheme 'mysql+mysqldb'")
     assert err.count("\n") == 1
     assert "secret" not in err
 

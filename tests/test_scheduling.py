@@ -250,3 +250,22 @@ def test_the_daemon_plans_reminders_again_only_when_the_event_log_changes(
     daemon.scheduler.remove_all_jobs()
 
     assert asked == [True, False, True]
+
+
+def test_sighup_is_ignored_with_a_warning(
+    setup: tuple[Path, Path], slack: SlackApiServer
+) -> None:
+    _, config = setup
+    daemon = start_daemon(config)
+    try:
+        wait_for(lambda: len(slack.posted()) == 1, "the first sync's summary")
+        daemon.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        assert daemon.poll() is None
+        assert fetch(config, "/healthz") == (200, "ok\n")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=DEADLINE)
+
+    assert daemon.returncode == 0, err
+    assert "SIGHUP ignored" in err

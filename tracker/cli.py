@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import threading
@@ -764,6 +765,13 @@ def source_status(
     }
 
 
+def log_sighup() -> None:
+    """Say why SIGHUP changes nothing."""
+    logging.getLogger("tracker.scheduling").warning(
+        "SIGHUP ignored: the config is read at start; restart the daemon to apply a change"
+    )
+
+
 @app.command()
 def run(ctx: typer.Context) -> None:
     """Run as a daemon: sync each source on schedule and send what falls due.
@@ -790,6 +798,8 @@ def run(ctx: typer.Context) -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    # SIGHUP would end the process on the spot; the config is read at start.
+    signal.signal(signal.SIGHUP, lambda *_: log_sighup())
     if server is not None:
         server.start()
     daemon.start()

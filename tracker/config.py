@@ -12,7 +12,7 @@ import difflib
 import os
 import re
 import tomllib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -216,13 +216,27 @@ class SourceSettings(Settings):
         from apscheduler.triggers.cron import CronTrigger
 
         try:
-            CronTrigger.from_crontab(cron)
+            trigger = CronTrigger.from_crontab(cron, timezone="UTC")
         except ValueError as error:
             raise ValueError(
                 f"bad cron expression {cron!r} ({error}); write five fields, "
                 "e.g. '*/20 * * * *'"
             ) from None
+        if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+            raise ValueError(
+                f"cron expression {cron!r} never fires; check its day and month"
+            )
         return cron
+
+    @field_validator("interval")
+    @classmethod
+    def _check_interval(cls, interval: str) -> str:
+        if parse_duration(interval) < timedelta(seconds=1):
+            raise ValueError(
+                f"interval {interval!r} is too short; sync at most every second, "
+                "e.g. '15m'"
+            )
+        return interval
 
     def feed_to_poll(self) -> str | None:
         """The feed polled before each git fetch, or None to always fetch.

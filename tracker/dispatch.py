@@ -409,12 +409,14 @@ def render(
         if failing is None:
             return None, row.key
         health = row.key.split(":")[3]
+        facts = row.facts or {}
+        since = facts.get("since")
         notice = SourceHealthView(
             source=failing.name,
             state=health,
-            error=failing.last_error or "no successful sync recently",
-            failures=failing.consecutive_failures,
-            since=failing.last_synced_at,
+            error=facts.get("error") or "no successful sync recently",
+            failures=int(facts.get("failures", failing.consecutive_failures)),
+            since=datetime.fromisoformat(since) if since else failing.last_synced_at,
         )
         return renderer.source_health(
             notice, key=row.key

@@ -326,9 +326,17 @@ def queue_source_notice(
         if channel.sources is not None and source.name not in channel.sources:
             continue
         key = f"source:{channel.name}:{source.name}:{state}:{source_incident(source)}"
-        queued += insert_once(
-            session, immediate(key, channel.name, "source", now, source_id=source.id)
-        )
+        row = immediate(key, channel.name, "source", now, source_id=source.id)
+        # The notice tells of the failures as they stand now, not as they
+        # will when it is sent.
+        row.facts = {
+            "error": source.last_error,
+            "failures": source.consecutive_failures,
+            "since": source.last_synced_at.isoformat()
+            if source.last_synced_at
+            else None,
+        }
+        queued += insert_once(session, row)
     return queued
 
 
@@ -519,6 +527,16 @@ def triage(
             "failed",
             now,
             error=f"gave up after {row.attempts} tries; the last did not finish",
+        )
+        return False
+    if row.kind == "reminder" and row.target_at is not None and row.target_at <= now:
+        # A countdown to a moment already past would be false ("in 0
+        # minutes"); the change's own alerts and digests tell the rest.
+        settle(
+            row,
+            "skipped",
+            now,
+            error=f"missed: the change was due {row.target_at:%Y-%m-%d %H:%M}Z, before it could be sent",
         )
         return False
     # The grace runs from when the row was last meant to go out, or from

@@ -1,10 +1,11 @@
 """The ``tracker run`` daemon: APScheduler jobs, single instance, clean stop.
 
-Each source is synced on its own interval (with jitter, never two syncs of
-one source at once, backing off while it fails). One dispatch job sends what
-the outbox has due and then sleeps until the next due message, a digest
-period or an hour, whichever comes first; a sync that finds changes wakes it
-at once.
+Each source is synced on its own interval or cron schedule (with jitter,
+never two syncs of one source at once, backing off while it fails). One
+dispatch job sends what the outbox has due and then sleeps until the next
+due message or ten seconds, whichever comes first; a sync that queues
+messages wakes it at once, and each digest period wakes it through a cron
+job in its channel's zone.
 """
 
 from __future__ import annotations
@@ -35,11 +36,10 @@ from tracker.sync import sync_source
 log = logging.getLogger(__name__)
 
 DISPATCH_JOB = "dispatch"
-# The dispatch job wakes at least this often, whatever the outbox says.
-MAX_SLEEP = timedelta(hours=1)
-# On a database shared by replicas, another replica's sync may queue
-# messages this one is not woken for; it looks at the outbox this often.
-SHARED_MAX_SLEEP = timedelta(seconds=10)
+# The dispatch job wakes at least this often, whatever the outbox says:
+# another process (a replica, 'tracker sync' on the command line) may queue
+# messages this daemon is not woken for. Idle, a round is a few queries.
+MAX_SLEEP = timedelta(seconds=10)
 # After a dispatch round failed as a whole (the database, a channel's secret).
 RETRY_DISPATCH = timedelta(minutes=1)
 # A failing source is retried after its interval times 2, 4, 8, at most.
@@ -227,13 +227,11 @@ class TrackerDaemon:
             self.reschedule_send(self.next_wake(now))
 
     def next_wake(self, now: datetime) -> datetime:
-        """The next due message, or an hour from now (ten seconds on a
-        database other replicas may share).
+        """The next due message, or ten seconds from now.
 
         Digest periods wake the job through their own cron jobs.
         """
-        shared = self.engine.dialect.name == "postgresql"
-        candidates = [now + (SHARED_MAX_SLEEP if shared else MAX_SLEEP)]
+        candidates = [now + MAX_SLEEP]
         with session_scope(self.engine) as session:
             due = outbox.next_due(session)
         if due is not None:

@@ -770,3 +770,50 @@ def test_a_failing_source_is_announced_once_and_its_recovery_once(
     assert "cannot reach repository" in texts[1]
     assert "syncs again" in texts[2]
     assert len(texts) == 3
+
+
+def test_a_failing_notice_sent_after_the_recovery_tells_of_the_failures(
+    vendor: Path, tmp_path: Path, slack_api: SlackApiServer
+) -> None:
+    config = tracked(
+        vendor, tmp_path, slack_api, "| May 6, 2031 | **Retire v1** Use v2. |\n"
+    )
+    hidden = tmp_path / "hidden"
+    vendor.rename(hidden)
+    # Three failed syncs queue the notice; the source recovers before any
+    # message is sent.
+    for minute in range(1, 4):
+        with time_machine.travel(START + timedelta(minutes=minute), tick=False):
+            run(config, "sync", code=1)
+    hidden.rename(vendor)
+    with time_machine.travel(START + timedelta(minutes=5), tick=False):
+        run(config, "sync")
+        run(config, "remind")
+
+    failing, recovered = [str(post) for post in slack_api.posted()][-2:]
+    assert "has failed to sync 3 times in a row" in failing
+    assert "cannot reach repository" in failing
+    assert "syncs again" in recovered
+
+
+def test_a_reminder_whose_change_has_passed_is_skipped_not_counted_down(
+    vendor: Path, tmp_path: Path, slack_api: SlackApiServer
+) -> None:
+    config = tracked(
+        vendor, tmp_path, slack_api, "| May 6, 2031 | **Retire v1** Use v2. |\n"
+    )
+    # One reminder, an hour before May 6, 2031 09:00 New York (13:00Z).
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('reminders = ["7d", "1d"]', 'reminders = ["1h"]'))
+    # Nothing ran from before the reminder (12:00Z) until half an hour after
+    # the change: still within the reminder's six hours of grace.
+    with time_machine.travel(datetime(2031, 5, 6, 13, 30, tzinfo=UTC), tick=False):
+        out = run(config, "remind")
+
+    reminders = {row.lead: row for row in rows(config) if row.kind == "reminder"}
+    assert reminders["1h"].status == "skipped"
+    assert reminders["1h"].last_error == (
+        "missed: the change was due 2031-05-06 13:00Z, before it could be sent"
+    )
+    assert "in 0 minutes" not in out
+    assert not any("Reminder" in str(post) for post in slack_api.posted())

@@ -157,3 +157,18 @@ def test_oversized_page_is_refused(rules: PageRules) -> None:
 
     with pytest.raises(ParseError, match="more than the 8,000,000"):
         parse_page(page, page_format="markdown", rules=rules)
+
+
+def test_a_byte_order_mark_does_not_hide_the_first_heading(rules: PageRules) -> None:
+    page = (
+        "\ufeff## Completed changes\n\n| Date | Change |\n| --- | --- |\n"
+        "| 2029-05-06 | **Old thing** Gone. |\n"
+    )
+
+    (entry,) = parse_page(page, page_format="markdown", rules=rules).entries
+
+    assert (entry.title, entry.status.value, entry.date_text) == (
+        "Old thing",
+        "completed",
+        "2029-05-06",
+    )

@@ -78,6 +78,8 @@ def parse_page(text: str, *, page_format: str, rules: PageRules) -> ParsedPage:
     items): a page misread must never look like one whose changes were all
     removed.
     """
+    # Editors on Windows start files with a byte-order mark; it is no text.
+    text = text.removeprefix("\ufeff")
     if "\x00" in text:
         raise ParseError(
             "page is binary, not text", line=text[: text.index("\x00")].count("\n") + 1

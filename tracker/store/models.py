@@ -189,6 +189,9 @@ class Notification(SQLModel, table=True):
     # A try never settled (its process died) or failed without an answer:
     # the message may already be in the channel.
     interrupted: bool = False
+    # What the message tells that the database will not keep as it was when
+    # the row was queued: for a source notice, the error and the failures.
+    facts: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     late: bool = False
     sent_at: datetime | None = Field(default=None, sa_column=utc_column())
     last_error: str | None = None

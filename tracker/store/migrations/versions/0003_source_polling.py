@@ -38,10 +38,12 @@ def upgrade() -> None:
                 "interrupted", sa.Boolean(), nullable=False, server_default=sa.false()
             )
         )
+        batch.add_column(sa.Column("facts", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("facts")
         batch.drop_column("interrupted")
     with op.batch_alter_table("source") as batch:
         for name in (
