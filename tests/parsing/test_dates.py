@@ -732,3 +732,19 @@ def test_find_dates_flags_an_impossible_date_instead_of_moving_it(
     assert len(found) == 1
     assert found[0].parsed.date is None
     assert reason in found[0].parsed.warnings[-1]
+
+
+@pytest.mark.parametrize(
+    "text", ["2031-05-06 2031-06-01", "2031-05-06, 2031-06-01", "May 6, 2031 2031"]
+)
+def test_two_dates_or_years_in_one_cell_are_not_read_as_a_time(text: str) -> None:
+    parsed = parse_date(text, zone=NEW_YORK)
+
+    assert (parsed.date, parsed.due_at, parsed.precision) == (
+        None,
+        None,
+        Precision.UNKNOWN,
+    )
+    assert parsed.warnings == (
+        f"could not read a date in {text!r}: it holds more than one date or year",
+    )

@@ -172,3 +172,18 @@ def test_a_byte_order_mark_does_not_hide_the_first_heading(rules: PageRules) -> 
         "completed",
         "2029-05-06",
     )
+
+
+def test_a_struck_out_date_gives_way_to_the_new_one(rules: PageRules) -> None:
+    page = (
+        "## Upcoming changes\n\n| Date | Change |\n| --- | --- |\n"
+        "| ~~2031-05-06~~ 2031-06-01 | **Retire v1** Use v2. |\n"
+        "| <del>May 1, 2031</del> June 2, 2031 | **Drop XML** Use JSON. |\n"
+    )
+
+    entries = parse_page(page, page_format="markdown", rules=rules).entries
+
+    assert [(e.title, e.date_text, str(e.date), e.warnings) for e in entries] == [
+        ("Retire v1", "2031-06-01", "2031-06-01", ()),
+        ("Drop XML", "June 2, 2031", "2031-06-02", ()),
+    ]

@@ -659,6 +659,10 @@ def _make_date(year: int, month: int, day: int) -> date:
         raise _UnreadableError(str(error)) from error
 
 
+# A four-digit number that can be a year, not part of a time ("20:31").
+_YEAR_NUMBER = re.compile(r"(?<![\d:.])(?:19|20)\d{2}(?![\d:])")
+
+
 @lru_cache(maxsize=16384)
 def _read_fields(text: str) -> _Fields:
     """Read the parts of a date and time that ``text`` writes.
@@ -666,6 +670,10 @@ def _read_fields(text: str) -> _Fields:
     Pages repeat the same few dates in many rows, hence the cache.
     """
     text, written_zone = _take_zone(text)
+    if len(_YEAR_NUMBER.findall(text)) > 1:
+        # "2031-05-06 2031-06-01": dateutil would take the second year for
+        # a time of day (20:31); a cell with two dates is no one date.
+        raise _UnreadableError("it holds more than one date or year")
     first = _parse_with_default(text, _FIRST_DEFAULT)
     second = _parse_with_default(text, _SECOND_DEFAULT)
     if written_zone is not None and first.tzinfo is not None:

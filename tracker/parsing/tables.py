@@ -193,6 +193,21 @@ def cell_text(row: Tag, index: int) -> str:
     return inline_text(cells[index]) if index < len(cells) else ""
 
 
+# Markdown's ~~struck~~ text and HTML's <s>, <del> and <strike>.
+STRUCK = ("s", "del", "strike")
+
+
+def date_text(cell: Tag) -> str:
+    """A date cell's text without what it strikes out: "~~May 6~~ June 1"
+    moves a change to June 1."""
+    if cell.find(STRUCK) is None:
+        return inline_text(cell)
+    kept = copy.copy(cell)
+    for struck in kept.find_all(STRUCK):
+        struck.decompose()
+    return inline_text(kept)
+
+
 def reads_as_dates(texts: list[str], rules: PageRules) -> bool:
     """Tell whether a column's cells are dates: one at least, and mostly dates.
 
@@ -267,18 +282,18 @@ def read_row(
             )
         return None
 
-    date_text = inline_text(cells[date_column])
+    written = date_text(cells[date_column])
     title, details_html = split_title(cells[layout.title])
     if layout.details is not None and layout.details < len(cells):
         details_html = cells[layout.details]
     if not title:
-        if date_text:
+        if written:
             found.skip(
                 line, "no-title", f"row at line {line} has a date but no title; skipped"
             )
         return None
 
-    when = found.read_date(date_text)
+    when = found.read_date(written)
     return make_entry(
         found,
         key=normalize_title(title) or f"line {line}",
@@ -313,7 +328,7 @@ def read_dated_cells(
     )
     entries = []
     for index in layout.dates:
-        text = cell_text(row, index)
+        text = date_text(cells[index]) if index < len(cells) else ""
         if text.strip(" .").lower() in NOT_APPLICABLE:
             continue
         column = (
