@@ -466,6 +466,41 @@ def test_database_without_its_driver_is_one_line(tmp_path: Path) -> None:
     assert "secret" not in err
 
 
+def test_run_without_sources_refuses_to_start(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "")
+
+    code, _, err = invoke(config, "run")
+
+    assert code == 2
+    assert (
+        err == f"error: no [[sources]] in {config}; add one (see config.example.toml)\n"
+    )
+
+
+def test_backfill_keeps_removals_that_a_sync_accepted(
+    vendor: Path, tmp_path: Path
+) -> None:
+    config = source_config(tmp_path, vendor)
+    invoke(config, "sync")
+    page = PAGE.read_text(encoding="utf-8")
+    kept = "\n".join(
+        line
+        for line in page.splitlines()
+        if not line.startswith("| ")
+        or any(part in line for part in ("Rotate signing keys", "Date", "----"))
+    )
+    commit_page(vendor, kept + "\n", "Drop most changes")
+    assert invoke(config, "sync")[0] == 1  # refused: most entries would go
+    assert invoke(config, "sync", "--accept-removals")[0] == 0
+    before = listed_titles(config)
+
+    code, out, err = invoke(config, "backfill")
+
+    assert code == 0, err
+    assert "skipped" not in out + err
+    assert listed_titles(config) == before == ["Rotate signing keys"]
+
+
 def test_backfill_refuses_a_history_that_starts_after_stored_revisions(
     vendor: Path, tmp_path: Path
 ) -> None:

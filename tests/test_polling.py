@@ -305,3 +305,32 @@ def test_sync_skips_a_source_another_process_is_syncing(
     assert held is True
     assert busy.busy and busy.commit is None
     assert not after.busy and after.baseline
+
+
+def test_a_redirect_loop_is_one_line(server: FeedServer) -> None:
+    server.paths[FEED] = Served(b"", status=302, headers={"Location": FEED})
+
+    with pytest.raises(SourceError) as caught:
+        poll(server.url(FEED), Validators())
+
+    assert "\n" not in str(caught.value)
+    assert "redirect" in str(caught.value)
+
+
+def test_backfill_of_a_feed_says_it_keeps_no_history(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    server.paths["/feed.xml"] = Served(FEED_BODY.encode())
+    config = write_config(
+        tmp_path,
+        f'[[sources]]\nname = "announcements"\ntype = "feed"\n'
+        f'url = "{server.url("/feed.xml")}"\n',
+    )
+
+    code, _, err = invoke(config, "backfill")
+
+    assert code == 1
+    assert err == (
+        "error: announcements: a feed keeps no history to replay; "
+        "'tracker sync' reads what it shows now\n"
+    )

@@ -780,6 +780,8 @@ def run(ctx: typer.Context) -> None:
     The config is read at start: restart the daemon to change it.
     """
     config = ctx.obj.config()
+    # A daemon with nothing to follow would run, healthy, doing nothing.
+    selected_sources(config, None)
     # Every channel's secrets are read now: a daemon that cannot send must
     # not start and look healthy.
     for channel in config.channels:

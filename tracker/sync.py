@@ -108,6 +108,11 @@ def read_page(
             rules=rules,
         )
     except ParseError as error:
+        if settings.type == "feed":
+            raise ParseError(
+                f"{settings.name}: cannot read the feed {page.path}: {error}; "
+                "the stored entries are kept (check the feed's URL and content)"
+            ) from None
         where = f"{page.path}:{error.line}" if error.line else page.path
         raise ParseError(
             f"{settings.name}: cannot read {where} at commit {page.commit[:12]}: {error}; "
@@ -398,6 +403,11 @@ def backfill_source(
     read, or that would drop most entries, is skipped with a warning and the
     next one is compared with the last good one.
     """
+    if settings.type == "feed":
+        raise SourceError(
+            f"{settings.name}: a feed keeps no history to replay; "
+            "'tracker sync' reads what it shows now"
+        )
     result = SyncResult(source=settings.name)
     with session_scope(engine) as session:
         source = ensure_source(session, settings)
@@ -413,11 +423,18 @@ def backfill_source(
         raise named from None
 
     with session_scope(engine) as session:
-        check_history_covers_store(session, ensure_source(session, settings), history)
+        source = ensure_source(session, settings)
+        check_history_covers_store(session, source, history)
+        # Revisions stored already were accepted, removals and all.
+        accepted = set(
+            session.exec(select(Revision.commit).where(Revision.source_id == source.id))
+        )
     replay = Replay()
     steps: list[tuple[PageRevision, Step, int]] = []
     for page in history:
-        step = replay_revision(config, settings, replay, page, result)
+        step = replay_revision(
+            config, settings, replay, page, result, guard=page.commit not in accepted
+        )
         if step is not None:
             steps.append(step)
     with session_scope(engine) as session:
@@ -479,12 +496,19 @@ def replay_revision(
     replay: Replay,
     page: PageRevision,
     result: SyncResult,
+    *,
+    guard: bool = True,
 ) -> tuple[PageRevision, Step, int] | None:
-    """Apply one historical revision, or skip it with a warning."""
+    """Apply one historical revision, or skip it with a warning.
+
+    Without ``guard``, a revision that drops most entries is applied: a sync
+    stored it with --accept-removals.
+    """
     try:
         parsed = read_page(config, settings, page)
         comparison = replay.preview(parsed.entries)
-        check_removals(settings, page, replay, comparison)
+        if guard:
+            check_removals(settings, page, replay, comparison)
     except (ParseError, SourceError) as error:
         log.warning(
             "revision skipped source=%s commit=%s reason=%s",

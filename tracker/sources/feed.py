@@ -117,13 +117,16 @@ def poll(url: str, validators: Validators, *, timeout: float = TIMEOUT) -> Poll:
         if error.code == 304:
             log.debug("feed not modified url=%s", url)
             return Poll(url, validators, None, now)
+        # urllib's reasons may run over several lines (a redirect loop).
+        reason = " ".join(str(error.reason).split())
         raise SourceError(
-            f"{url} answered HTTP {error.code} {error.reason}; check the URL "
+            f"{url} answered HTTP {error.code} {reason}; check the URL "
             "(and that the feed is public)"
         ) from None
     except urllib.error.URLError as error:
+        reason = " ".join(str(error.reason).split())
         raise SourceError(
-            f"cannot reach {url}: {error.reason}; check the address and the network"
+            f"cannot reach {url}: {reason}; check the address and the network"
         ) from None
     except (TimeoutError, OSError) as error:
         raise SourceError(f"cannot read {url}: {error}; try again later") from None
