@@ -14,7 +14,7 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from tracker.cli import app
-from tracker.errors import StoreError
+from tracker.errors import ConfigError, StoreError
 from tracker.store.db import (
     alembic_config,
     open_engine,
@@ -209,12 +209,22 @@ def test_naive_datetimes_are_refused(database_url: str) -> None:
         )
 
 
-def test_bad_url_is_a_store_error_that_does_not_repeat_it() -> None:
-    with pytest.raises(StoreError) as caught:
+def test_bad_url_is_a_config_error_that_does_not_repeat_it() -> None:
+    with pytest.raises(ConfigError) as caught:
         open_engine("nonsense:secret")
 
     assert "not a URL" in str(caught.value)
     assert "secret" not in str(caught.value)
+
+
+def test_an_unknown_scheme_is_a_config_error_naming_the_ones_that_work() -> None:
+    with pytest.raises(ConfigError) as caught:
+        open_engine("postgresql+pyscopg://tracker:hunter2@127.0.0.1/tracker")
+
+    assert str(caught.value) == (
+        "unknown database url scheme 'postgresql+pyscopg'; the tracker runs on "
+        "'sqlite:///path/tracker.db' or 'postgresql+psycopg://user@host/db'"
+    )
 
 
 @pytest.mark.sqlite_only

@@ -25,7 +25,7 @@ from sqlalchemy.exc import (
 )
 from sqlmodel import Session, create_engine
 
-from tracker.errors import StoreError
+from tracker.errors import ConfigError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def open_engine(url: str, *, check: bool = True) -> Engine:
         parsed = make_url(url)
     except ArgumentError:
         # The URL may hold a password: never repeat it.
-        raise StoreError(
+        raise ConfigError(
             "the database url is not a URL; write e.g. 'sqlite:///path/tracker.db' "
             "or 'postgresql+psycopg://user@host/db'"
         ) from None
@@ -73,10 +73,15 @@ def open_engine(url: str, *, check: bool = True) -> Engine:
 
     try:
         engine = create_engine(parsed, pool_pre_ping=True)
-    except (ModuleNotFoundError, NoSuchModuleError) as error:
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"unknown database url scheme {parsed.drivername!r}; the tracker "
+            "runs on 'sqlite:///path/tracker.db' or 'postgresql+psycopg://user@host/db'"
+        ) from None
+    except ModuleNotFoundError as error:
         raise StoreError(
             f"no driver for database url scheme {parsed.drivername!r} ({error}); "
-            "install it, e.g. pip install 'psycopg[binary]' for postgresql+psycopg"
+            "install it with pip"
         ) from None
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", configure_sqlite)
