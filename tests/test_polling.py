@@ -334,3 +334,12 @@ def test_backfill_of_a_feed_says_it_keeps_no_history(
         "error: announcements: a feed keeps no history to replay; "
         "'tracker sync' reads what it shows now\n"
     )
+
+
+def test_a_feed_url_is_stored_without_its_secrets() -> None:
+    from tracker.sources.feed import display_url
+
+    assert (
+        display_url("https://bot:s3cret@status.example.com/feed.atom?token=abc")
+        == "https://***@status.example.com/feed.atom?***"
+    )

@@ -24,7 +24,7 @@ from tracker.parsing import PageRules, detect_format, parse_page
 from tracker.parsing.model import ParsedPage
 from tracker.replay import Replay, Step
 from tracker.sources.base import PageRevision
-from tracker.sources.feed import FeedSource, Poll, Validators, poll
+from tracker.sources.feed import FeedSource, Poll, Validators, display_url, poll
 from tracker.sources.git import GitSource, check_repo_url
 from tracker.store import records
 from tracker.store.db import exclusive, session_scope
@@ -293,13 +293,12 @@ def remember_poll(source: Source, answer: Poll | None) -> None:
 
 def ensure_source(session: Session, settings: SourceSettings) -> Source:
     """The source's row, created on its first sync."""
-    location = settings.url if settings.type == "feed" else settings.repo
+    if settings.type == "feed":
+        location = display_url(settings.url or "")
+    else:
+        location = check_repo_url(settings.repo)
     return records.get_or_create_source(
-        session,
-        settings.name,
-        settings.type,
-        check_repo_url(location or ""),
-        settings.path,
+        session, settings.name, settings.type, location, settings.path
     )
 
 

@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import feedparser
 
@@ -194,3 +195,13 @@ def as_utf8_text(body: bytes) -> str:
     return XML_ENCODING.sub(rb"\1\2utf-8\2", text.encode("utf-8"), count=1).decode(
         "utf-8"
     )
+
+
+def display_url(url: str) -> str:
+    """``url`` fit for display and storage: any password, token or query
+    replaced by "***"."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    userinfo = "***@" if "@" in parts.netloc else ""
+    query = "?***" if parts.query else ""
+    return f"{parts.scheme}://{userinfo}{host}{parts.path}{query}"
