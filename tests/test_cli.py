@@ -624,3 +624,13 @@ def test_status_shows_each_source_and_the_outbox(vendor: Path, tmp_path: Path) -
     assert gone["last_error"].startswith("gone: cannot reach repository")
     assert report["outbox"] == {"pending": 0, "sending": 0, "failed": 0}
     assert "outbox: 0 pending, 0 sending, 0 failed" in invoke(config, "status")[1]
+
+
+def test_a_command_group_without_its_command_shows_its_help() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "tracker", "db"], capture_output=True, text=True
+    )
+
+    assert shown.returncode == 2
+    assert "Traceback" not in shown.stderr
+    assert "upgrade" in shown.stdout + shown.stderr

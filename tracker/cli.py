@@ -22,6 +22,7 @@ from rich.table import Table
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
+from typer._click.exceptions import NoArgsIsHelpError
 
 from tracker import __version__
 from tracker.config import (
@@ -80,6 +81,9 @@ class TrackerGroup(typer.core.TyperGroup):
         except typer.TyperException as error:
             # A usage error prints its command's usage first when it knows
             # its context; without it, the message alone.
+            # A group called without a command shows its help, which needs it.
+            if isinstance(error, NoArgsIsHelpError):
+                raise
             if getattr(error, "exit_code", None) == 2 and hasattr(error, "ctx"):
                 error.ctx = None
             raise
@@ -725,7 +729,7 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     table = Table(show_edge=False, pad_edge=False)
     for heading in ("Source", "Last sync", "Revision", "Failures", "Next run"):
         table.add_column(heading, no_wrap=True)
-    table.add_column("Last error", overflow="fold")
+    table.add_column("Last error", overflow="fold", min_width=10)
     for item in report:
         table.add_row(
             safe(item["source"]),
