@@ -477,19 +477,43 @@ def test_run_without_sources_refuses_to_start(tmp_path: Path) -> None:
     )
 
 
+def test_a_revision_backfill_skips_stays_new_for_the_next_sync(
+    vendor: Path, tmp_path: Path
+) -> None:
+    config = source_config(tmp_path, vendor)
+    first = git("-C", vendor, "rev-parse", "HEAD").strip()
+    commit_page(vendor, drop_all_but_rotate(), "Drop most changes")
+
+    code, out, _ = invoke(config, "backfill")
+    refused = invoke(config, "sync")
+    accepted = invoke(config, "sync", "--accept-removals")
+
+    assert code == 0
+    assert f"(commit {first[:12]}" in out
+    assert refused[0] == 1 and "would remove" in refused[2]
+    assert accepted[0] == 0
+    assert listed_titles(config) == ["Rotate signing keys"]
+
+
+def drop_all_but_rotate() -> str:
+    """The sample page with every change but "Rotate signing keys" gone."""
+    return (
+        "\n".join(
+            line
+            for line in PAGE.read_text(encoding="utf-8").splitlines()
+            if not line.startswith("| ")
+            or any(part in line for part in ("Rotate signing keys", "Date", "----"))
+        )
+        + "\n"
+    )
+
+
 def test_backfill_keeps_removals_that_a_sync_accepted(
     vendor: Path, tmp_path: Path
 ) -> None:
     config = source_config(tmp_path, vendor)
     invoke(config, "sync")
-    page = PAGE.read_text(encoding="utf-8")
-    kept = "\n".join(
-        line
-        for line in page.splitlines()
-        if not line.startswith("| ")
-        or any(part in line for part in ("Rotate signing keys", "Date", "----"))
-    )
-    commit_page(vendor, kept + "\n", "Drop most changes")
+    commit_page(vendor, drop_all_but_rotate(), "Drop most changes")
     assert invoke(config, "sync")[0] == 1  # refused: most entries would go
     assert invoke(config, "sync", "--accept-removals")[0] == 0
     before = listed_titles(config)

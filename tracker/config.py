@@ -233,8 +233,8 @@ class SourceSettings(Settings):
     def _check_interval(cls, interval: str) -> str:
         if parse_duration(interval) < timedelta(seconds=1):
             raise ValueError(
-                f"interval {interval!r} is too short; sync at most every second, "
-                "e.g. '15m'"
+                f"interval {interval!r} is too short; syncs must be at least a "
+                "second apart, e.g. '15m'"
             )
         return interval
 

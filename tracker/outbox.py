@@ -538,6 +538,12 @@ def triage(
             now,
             error=f"missed: the change was due {row.target_at:%Y-%m-%d %H:%M}Z, before it could be sent",
         )
+        if log_skips:
+            log.warning(
+                "notification skipped key=%s reason=past target_at=%s",
+                row.key,
+                row.target_at.isoformat(),
+            )
         return False
     # The grace runs from when the row was last meant to go out, or from
     # the end of the quiet hours that held it then: a message held or

@@ -439,12 +439,15 @@ def backfill_source(
     with session_scope(engine) as session:
         source = ensure_source(session, settings)
         save_history(session, source, replay, steps, result)
-        if history:
-            records.record_success(source, history[-1], datetime.now(UTC))
+        # The state stored is that of the last revision applied: a skipped
+        # newer one must still count as new to the next sync.
+        if steps:
+            last = steps[-1][0]
+            records.record_success(source, last, datetime.now(UTC))
             result.commit, result.committed_at, result.path = (
-                history[-1].commit,
-                history[-1].committed_at,
-                history[-1].path,
+                last.commit,
+                last.committed_at,
+                last.path,
             )
     result.entries = len(replay.current)
     log.info(
