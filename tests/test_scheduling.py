@@ -92,6 +92,18 @@ def fetch(config: Path, path: str) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
+def stop(daemon: subprocess.Popen[str]) -> str:
+    """SIGTERM the daemon and return its stderr; kill it if it outstays the
+    deadline, so that it cannot outlive the test."""
+    daemon.send_signal(signal.SIGTERM)
+    try:
+        return daemon.communicate(timeout=DEADLINE)[1]
+    except subprocess.TimeoutExpired:
+        daemon.kill()
+        err = daemon.communicate()[1]
+        pytest.fail(f"tracker run did not stop on SIGTERM:\n{err[-3000:]}")
+
+
 def start_daemon(config: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "TRACKER_TEST_SLACK_TOKEN": TOKEN}
     for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
@@ -120,10 +132,14 @@ def test_daemon_alerts_on_a_pushed_change_and_stops_cleanly(
         wait_for(lambda: len(slack.posted()) == 2, "the reschedule alert")
         assert "Retire the v1 widgets endpoint" in str(slack.posted()[-1])
         assert fetch(config, "/healthz") == (200, "ok\n")
+        # The post reaches Slack a moment before the daemon records it.
+        wait_for(
+            lambda: 'tracker_outbox{status="sent"} 2.0' in fetch(config, "/metrics")[1],
+            "both messages recorded as sent",
+        )
         status, metrics = fetch(config, "/metrics")
         assert status == 200
         assert 'tracker_syncs_total{outcome="ok",source="widgets"}' in metrics
-        assert 'tracker_outbox{status="sent"} 2.0' in metrics
         assert (
             'tracker_notification_latency_seconds_count{channel="team",kind="alert"} 1.0'
             in metrics
@@ -141,8 +157,7 @@ def test_daemon_alerts_on_a_pushed_change_and_stops_cleanly(
             assert second.returncode == 1
             assert "another 'tracker run' is using" in err
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        _, err = daemon.communicate(timeout=DEADLINE)
+        err = stop(daemon)
     assert daemon.returncode == 0, err
     assert len(slack.posted()) == 2
 
@@ -185,8 +200,7 @@ def test_kill_9_during_a_burst_then_restart_delivers_every_message_once(
         )
         time.sleep(3)  # a duplicate, if any, would come now
     finally:
-        restarted.send_signal(signal.SIGTERM)
-        _, err = restarted.communicate(timeout=DEADLINE)
+        err = stop(restarted)
 
     keys = posted_keys(slack)
     assert restarted.returncode == 0, err
@@ -264,8 +278,7 @@ def test_sighup_is_ignored_with_a_warning(
         assert daemon.poll() is None
         assert fetch(config, "/healthz") == (200, "ok\n")
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        _, err = daemon.communicate(timeout=DEADLINE)
+        err = stop(daemon)
 
     assert daemon.returncode == 0, err
     assert "SIGHUP ignored" in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -70,3 +72,25 @@ def test_a_bad_cron_expression_is_refused() -> None:
                 ]
             }
         )
+
+
+def test_a_stop_leaves_a_job_that_hangs_after_its_timeout() -> None:
+    config = Config.model_validate({})
+    daemon = TrackerDaemon(config, engine=None)  # type: ignore[arg-type]
+    running, release = threading.Event(), threading.Event()
+
+    def hangs() -> None:
+        running.set()
+        release.wait(30)
+
+    daemon.scheduler.add_job(hangs, next_run_time=datetime.now(UTC))
+    daemon.scheduler.start()
+    assert running.wait(10)
+
+    started = time.monotonic()
+    stopped = daemon.stop(timeout=0.5)
+    waited = time.monotonic() - started
+    release.set()
+
+    assert stopped is False
+    assert 0.5 <= waited < 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -813,11 +814,16 @@ def run(ctx: typer.Context) -> None:
         while not stop.wait(timeout=1.0):
             pass
     finally:
-        daemon.stop()
+        stopped = daemon.stop()
         if server is not None:
             server.stop()
         if lock is not None:
             lock.release()
+    if not stopped:
+        # A job that hangs must not keep the process (and its claims) alive;
+        # its claim is released by the next daemon on this host.
+        logging.shutdown()
+        os._exit(1)
 
 
 def read_instant(text: str | None) -> datetime:

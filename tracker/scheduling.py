@@ -10,6 +10,7 @@ job in its channel's zone.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import threading
 import time
@@ -42,6 +43,10 @@ DISPATCH_JOB = "dispatch"
 MAX_SLEEP = timedelta(seconds=10)
 # After a dispatch round failed as a whole (the database, a channel's secret).
 RETRY_DISPATCH = timedelta(minutes=1)
+# How long a stop waits for the sync or message in flight; a job still
+# running then is left (and the process ends), within systemd's and
+# Kubernetes' default 30 s.
+STOP_TIMEOUT = 25.0
 # A failing source is retried after its interval times 2, 4, 8, at most.
 MAX_BACKOFF_FACTOR = 8
 
@@ -118,11 +123,27 @@ class TrackerDaemon:
             timezone=UTC,
         )
 
-    def stop(self) -> None:
-        """Finish the jobs in flight (a sync, a message) and stop."""
+    def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
+        """Finish the jobs in flight (a sync, a message) and stop; False if
+        they were still running after ``timeout`` seconds."""
         self.stopping.set()
-        self.scheduler.shutdown(wait=True)
+        done = threading.Event()
+
+        def shut_down() -> None:
+            self.scheduler.shutdown(wait=True)
+            done.set()
+
+        threading.Thread(target=shut_down, name="shutdown", daemon=True).start()
+        if not done.wait(timeout):
+            log.error(
+                "jobs still running %.0f s after the stop was asked; leaving them",
+                timeout,
+            )
+            # Where they hang, for the report.
+            faulthandler.dump_traceback(all_threads=True)
+            return False
         log.info("daemon stopped")
+        return True
 
     def sync(self, settings: SourceSettings) -> None:
         """One scheduled sync; a failure is logged and the source backs off."""
