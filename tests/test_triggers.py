@@ -80,10 +80,13 @@ def test_a_stop_leaves_a_job_that_hangs_after_its_timeout() -> None:
     running, release = threading.Event(), threading.Event()
 
     def hangs() -> None:
-        running.set()
-        release.wait(30)
+        with daemon.job():
+            running.set()
+            release.wait(30)
 
-    daemon.scheduler.add_job(hangs, next_run_time=datetime.now(UTC))
+    daemon.scheduler.add_job(
+        hangs, "interval", minutes=5, next_run_time=datetime.now(UTC)
+    )
     daemon.scheduler.start()
     assert running.wait(10)
 

@@ -14,6 +14,8 @@ import faulthandler
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -70,6 +72,10 @@ class TrackerDaemon:
             },
         )
         self.failures: dict[str, int] = {}
+        # Jobs running now: a stop waits for them itself, since APScheduler's
+        # own wait holds a lock that a running job may need.
+        self.running = 0
+        self.idle = threading.Condition()
         # The event log as of the last planning of reminders (see send).
         self.planned_at_marker: tuple[int, int] | None = None
 
@@ -127,14 +133,11 @@ class TrackerDaemon:
         """Finish the jobs in flight (a sync, a message) and stop; False if
         they were still running after ``timeout`` seconds."""
         self.stopping.set()
-        done = threading.Event()
-
-        def shut_down() -> None:
-            self.scheduler.shutdown(wait=True)
-            done.set()
-
-        threading.Thread(target=shut_down, name="shutdown", daemon=True).start()
-        if not done.wait(timeout):
+        # No new job starts; the lock is released at once.
+        self.scheduler.shutdown(wait=False)
+        with self.idle:
+            finished = self.idle.wait_for(lambda: self.running == 0, timeout)
+        if not finished:
             log.error(
                 "jobs still running %.0f s after the stop was asked; leaving them",
                 timeout,
@@ -145,8 +148,25 @@ class TrackerDaemon:
         log.info("daemon stopped")
         return True
 
+    @contextmanager
+    def job(self) -> Iterator[None]:
+        """Count a job as running until it returns, for ``stop``."""
+        with self.idle:
+            self.running += 1
+        try:
+            yield
+        finally:
+            with self.idle:
+                self.running -= 1
+                self.idle.notify_all()
+
     def sync(self, settings: SourceSettings) -> None:
-        """One scheduled sync; a failure is logged and the source backs off."""
+        """One scheduled sync, counted as running."""
+        with self.job():
+            self.run_sync(settings)
+
+    def run_sync(self, settings: SourceSettings) -> None:
+        """One sync; a failure is logged and the source backs off."""
         if self.stopping.is_set():
             return
         started = time.monotonic()
@@ -166,6 +186,8 @@ class TrackerDaemon:
 
     def note_next_run(self, settings: SourceSettings) -> None:
         """Store when the source syncs next, for 'tracker status'."""
+        if self.stopping.is_set():
+            return
         job = self.scheduler.get_job(f"sync:{settings.name}")
         if job is None:
             return
@@ -210,11 +232,18 @@ class TrackerDaemon:
             delay,
             error,
         )
+        if self.stopping.is_set():
+            return
         job = self.scheduler.get_job(f"sync:{settings.name}")
         if job is not None:
             job.modify(next_run_time=datetime.now(UTC) + delay)
 
     def send(self) -> None:
+        """One dispatch round, counted as running."""
+        with self.job():
+            self.run_send()
+
+    def run_send(self) -> None:
         """Send what is due, then sleep until the next thing falls due."""
         now = datetime.now(UTC)
         # Only a running daemon can tell a source has gone quiet for too long.
@@ -260,7 +289,9 @@ class TrackerDaemon:
         return max(min(candidates), now + timedelta(seconds=1))
 
     def reschedule_send(self, at: datetime) -> None:
-        """Run the dispatch job once more, at ``at``."""
+        """Run the dispatch job once more, at ``at`` (not once stopping)."""
+        if self.stopping.is_set():
+            return
         self.scheduler.add_job(
             self.send,
             "date",
