@@ -343,3 +343,17 @@ def test_a_feed_url_is_stored_without_its_secrets() -> None:
         display_url("https://bot:s3cret@status.example.com/feed.atom?token=abc")
         == "https://***@status.example.com/feed.atom?***"
     )
+
+
+def test_a_body_naming_a_local_file_is_not_opened(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    # A real feed on disk: were the body opened as a path, it would read.
+    secret = tmp_path / "secret.atom"
+    secret.write_bytes(commits_atom("a" * 40))
+    server.paths[FEED] = Served(str(secret).encode(), content_type="text/plain")
+
+    answer = poll(server.url(FEED), Validators())
+
+    with pytest.raises(SourceError, match="is not an RSS or Atom feed"):
+        answer.newest_item()

@@ -11,12 +11,13 @@ dated changes and are read by the parser's "feed" format.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
-import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,15 +59,26 @@ class Poll:
     def not_modified(self) -> bool:
         return self.body is None
 
+    @cached_property
+    def parsed(self) -> Any:
+        """The body as feedparser reads it, read once; None for a 304.
+
+        It is given a stream: a str or bytes body naming a URL or a file
+        would make feedparser fetch or open it, and the body is untrusted.
+        """
+        if self.body is None:
+            return None
+        return feedparser.parse(io.BytesIO(self.body))
+
     def newest_item(self) -> str | None:
         """The id (or link) of the feed's first item, None for an empty feed.
 
         Raises SourceError when the body is not a feed at all: a login page
         or an error page must not read as "nothing changed".
         """
-        if self.body is None:
+        parsed = self.parsed
+        if parsed is None:
             return None
-        parsed = feedparser.parse(self.body)
         if not parsed.get("version") and not parsed.entries:
             raise SourceError(
                 f"{self.url} is not an RSS or Atom feed; check the feed URL"
@@ -158,7 +170,12 @@ class FeedSource:
         if answer.body is None:
             return None, answer
         answer.newest_item()  # refuses a body that is not a feed
-        text = as_utf8_text(answer.body)
+        # The parser reads the text as UTF-8 whatever its XML declaration says.
+        encoding = answer.parsed.get("encoding") or "utf-8"
+        try:
+            text = answer.body.decode(encoding, errors="replace")
+        except LookupError:
+            text = answer.body.decode("utf-8", errors="replace")
         digest = hashlib.sha1(answer.body, usedforsecurity=False).hexdigest()
         page = PageRevision(
             commit=digest, committed_at=answer.fetched_at, path=self.url, text=text
@@ -176,25 +193,6 @@ class FeedSource:
     def history(self, *, known_path: str | None = None) -> list[PageRevision]:
         """A feed keeps no history: its current state only."""
         return [self.fetch_latest(known_path=known_path)]
-
-
-XML_ENCODING = re.compile(rb"""^(<\?xml[^>]*?encoding=)(["'])[^"']*\2""")
-
-
-def as_utf8_text(body: bytes) -> str:
-    """The feed as text, its XML declaration saying UTF-8 to match.
-
-    The parser is given the text encoded as UTF-8 again; a declaration left
-    saying ISO-8859-1 would make it read every accented letter wrong.
-    """
-    encoding = feedparser.parse(body).get("encoding") or "utf-8"
-    try:
-        text = body.decode(encoding, errors="replace")
-    except LookupError:
-        text = body.decode("utf-8", errors="replace")
-    return XML_ENCODING.sub(rb"\1\2utf-8\2", text.encode("utf-8"), count=1).decode(
-        "utf-8"
-    )
 
 
 def display_url(url: str) -> str:
