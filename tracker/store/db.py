@@ -230,22 +230,32 @@ def exclusive(engine: Engine, name: str, *, wait: bool) -> Iterator[bool]:
     if engine.dialect.name != "postgresql":
         yield True
         return
-    key = zlib.crc32(name.encode("utf-8")) - 2**31  # a signed 32-bit int
-    with database_errors("lock"), engine.connect() as connection:
-        take = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
-        taken = connection.execute(
-            text(f"SELECT {take}(:space, :key)"), {"space": LOCK_SPACE, "key": key}
-        ).scalar()
-        connection.commit()
+    key = {"space": LOCK_SPACE, "key": zlib.crc32(name.encode("utf-8")) - 2**31}
+    take = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+    # Only the lock's own statements are the lock's errors: what the caller
+    # does while holding it raises as it would without it.
+    with database_errors("lock"):
+        connection = engine.connect()
         try:
-            yield taken is not False
-        finally:
+            taken = connection.execute(
+                text(f"SELECT {take}(:space, :key)"), key
+            ).scalar()
+            connection.commit()
+        except BaseException:
+            connection.close()
+            raise
+    try:
+        yield taken is not False
+    finally:
+        try:
             if taken is not False:
-                connection.execute(
-                    text("SELECT pg_advisory_unlock(:space, :key)"),
-                    {"space": LOCK_SPACE, "key": key},
-                )
-                connection.commit()
+                with database_errors("unlock"):
+                    connection.execute(
+                        text("SELECT pg_advisory_unlock(:space, :key)"), key
+                    )
+                    connection.commit()
+        finally:
+            connection.close()
 
 
 @contextmanager
