@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 
+from tests.notify.slack_api import SlackApiServer
 from tracker.config import DATABASE_URL_VARIABLE
 from tracker.parsing import PageRules
 
@@ -143,3 +144,12 @@ def postgres_server() -> str:
             'the user may create databases, e.g. eval "$(.ci/postgres start)"'
         )
     return url
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackApiServer]:
+    """A Slack Web API stand-in on 127.0.0.1, for daemons run as processes."""
+    server = SlackApiServer()
+    server.start()
+    yield server
+    server.stop()

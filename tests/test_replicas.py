@@ -30,14 +30,6 @@ NEW_CHANGES = 20
 
 
 @pytest.fixture
-def slack() -> Iterator[SlackApiServer]:
-    server = SlackApiServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def smtp() -> Iterator[RunningServer]:
     with run_smtp_server() as server:
         yield server

@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,14 +42,6 @@ def wait_for(
             return
         time.sleep(0.1)
     pytest.fail(f"timed out waiting for {what}" + (f": {state()}" if state else ""))
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackApiServer]:
-    server = SlackApiServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
